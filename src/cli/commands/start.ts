@@ -1,0 +1,79 @@
+/**
+ * `dbmesh start --config FILE`: load the config (an invalid one starts nothing), run dbmesh
+ * in the foreground, and stop cleanly on SIGINT/SIGTERM.
+ */
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfigFile, type Config } from '../../config/index.js';
+import { logger, setLogLevel } from '../../observability/logger.js';
+import { reportConfigError } from './report.js';
+
+interface Running {
+  close(): Promise<void>;
+}
+
+interface StandaloneModule {
+  startStandalone(config: Config, configPath: string): Promise<Running>;
+}
+
+export function startCommand(): Command {
+  return new Command('start')
+    .description('run dbmesh in the foreground')
+    .requiredOption('-c, --config <file>', 'config file (.json, .yaml or .yml)')
+    .action(async (opts: { config: string }) => {
+      await start(opts.config);
+    });
+}
+
+async function start(file: string): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    reportConfigError(file, err);
+    return;
+  }
+  setLogLevel(config.log.level);
+  const { startStandalone } = await loadRuntime();
+  // Absolute, so a later reload reads the same file whatever the cwd has become.
+  const running = await startStandalone(config, path.resolve(file));
+  stopOnSignals(running);
+}
+
+/**
+ * Imported lazily so that `config validate` and friends never load the data path.
+ * The specifier is a URL value rather than a literal, so this file compiles on its own.
+ */
+async function loadRuntime(): Promise<StandaloneModule> {
+  const url = new URL('../../worker/standalone.js', import.meta.url);
+  try {
+    return (await import(url.href)) as StandaloneModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(url.pathname)) {
+      throw new Error('this build has no worker runtime (dist/src/worker/standalone.js); run `npm run build`');
+    }
+    throw err;
+  }
+}
+
+function stopOnSignals(running: Running): void {
+  const log = logger('cli');
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn('second signal while stopping, exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { signal });
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('clean stop failed', { signal, error: err instanceof Error ? err.message : String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,29 @@
+/**
+ * cli/ owns the `dbmesh` command line: argument parsing, human-readable output, exit codes.
+ * Commands that act on a running master go through the admin API only; `start` is the one
+ * command that runs dbmesh itself. It may import config/, observability/ and errors/, and
+ * reaches the runtime only through a dynamic import (see commands/start.ts).
+ *
+ * Exit codes: 0 ok, 1 unexpected failure or usage error, 2 invalid or unreadable config.
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { configCommand } from './commands/config-validate.js';
+import { startCommand } from './commands/start.js';
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('dbmesh')
+    .description('MySQL-protocol access proxy for MySQL, MariaDB and TiDB')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError()
+    .addCommand(startCommand())
+    .addCommand(configCommand());
+  await program.parseAsync(argv);
+}
+
+/** The version of the build this file belongs to (dist/src/cli/index.js -> package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? '0.0.0';
+}

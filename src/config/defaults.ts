@@ -1,0 +1,114 @@
+/**
+ * Defaults: turn a validated config FILE (most fields optional) into the complete Config
+ * snapshot consumers see. The values here must agree with the `default` keywords in
+ * schema.json (a unit test checks it) and with docs/configuration.md.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  AdminConfig,
+  BackendConfig,
+  ClusterConfig,
+  Config,
+  LimitsConfig,
+  ListenConfig,
+  LogConfig,
+  MonitorConfig,
+  ProtocolConfig,
+  UserConfig,
+} from './types.js';
+
+/** A user entry as written in the file. */
+export type UserFile = Pick<UserConfig, 'name' | 'password' | 'cluster'> & Partial<UserConfig>;
+/** A backend entry as written in the file. */
+export type BackendFile = Pick<BackendConfig, 'id' | 'host'> & Partial<BackendConfig>;
+export interface ClusterFile extends Pick<ClusterConfig, 'name' | 'type'> {
+  readonly backends: readonly BackendFile[];
+}
+
+/** The config file after schema validation: what a user may write. */
+export interface ConfigFile {
+  readonly listen?: Partial<ListenConfig>;
+  readonly admin?: Partial<AdminConfig>;
+  readonly workers?: number;
+  readonly users: readonly UserFile[];
+  readonly clusters: readonly ClusterFile[];
+  readonly monitor?: Partial<MonitorConfig>;
+  readonly limits?: Partial<LimitsConfig>;
+  readonly protocol?: Partial<ProtocolConfig>;
+  readonly releases?: { readonly dir?: string };
+  readonly log?: Partial<LogConfig>;
+}
+
+/** Static defaults. `workers` and `releases.dir` depend on the host and are computed. */
+export const DEFAULTS = deepFreeze({
+  listen: { host: '127.0.0.1', port: 6033 },
+  admin: { host: '127.0.0.1', port: 6034, token: '' },
+  user: { readFrom: 'replica' },
+  backend: { port: 3306, weight: 1, maxConnections: 0 },
+  monitor: { user: 'monitor', password: '', intervalMs: 1000 },
+  limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
+  protocol: { allowLocalInfile: false },
+  log: { level: 'info' },
+} as const);
+
+/**
+ * The installation root: the package directory this file was built into
+ * (<root>/dist/src/config/defaults.js, three levels up). When that directory is itself a
+ * release (<install>/releases/<version>, possibly reached through the `current` symlink,
+ * which Node resolves), the install root is the one that holds `releases/`, so every
+ * version agrees on where releases live.
+ */
+export function installRoot(): string {
+  const root = fileURLToPath(new URL('../../../', import.meta.url)).replace(/[\\/]+$/, '');
+  const parent = path.dirname(root);
+  return path.basename(parent) === 'releases' ? path.dirname(parent) : root;
+}
+
+/**
+ * Fill every default. `baseDir` is the config file's directory: a relative `releases.dir`
+ * is resolved against it, so the meaning of a file does not depend on the caller's cwd.
+ * Returns a new, deep-frozen object; the input is not modified.
+ */
+export function applyDefaults(file: ConfigFile, baseDir: string): Config {
+  const d = DEFAULTS;
+  const config: Config = {
+    listen: { ...d.listen, ...file.listen },
+    admin: { ...d.admin, ...file.admin },
+    workers: file.workers ?? os.availableParallelism(),
+    users: file.users.map(userDefaults),
+    clusters: file.clusters.map((c) => ({ name: c.name, type: c.type, backends: c.backends.map(backendDefaults) })),
+    monitor: { ...d.monitor, ...file.monitor },
+    limits: { ...d.limits, ...file.limits },
+    protocol: { ...d.protocol, ...file.protocol },
+    releases: { dir: path.resolve(baseDir, file.releases?.dir ?? path.join(installRoot(), 'releases')) },
+    log: { ...d.log, ...file.log },
+  };
+  return deepFreeze(config);
+}
+
+function userDefaults(u: UserFile): UserConfig {
+  return {
+    name: u.name,
+    password: u.password,
+    cluster: u.cluster,
+    backendUser: u.backendUser ?? u.name,
+    backendPassword: u.backendPassword ?? u.password,
+    readFrom: u.readFrom ?? DEFAULTS.user.readFrom,
+  };
+}
+
+function backendDefaults(b: BackendFile): BackendConfig {
+  const d = DEFAULTS.backend;
+  return { id: b.id, host: b.host, port: b.port ?? d.port, weight: b.weight ?? d.weight, maxConnections: b.maxConnections ?? d.maxConnections };
+}
+
+/** Object.freeze, recursively (arrays included). */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    Object.freeze(value);
+  }
+  return value;
+}

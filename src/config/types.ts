@@ -1,0 +1,81 @@
+/**
+ * The config snapshot as consumers see it: every default filled in, deep-frozen.
+ * The JSON Schema (schema.json) is the source of truth for what a file may say;
+ * this type mirrors it after defaults are applied.
+ */
+export interface ListenConfig {
+  readonly host: string; // default "127.0.0.1"
+  readonly port: number; // default 6033
+}
+
+export interface AdminConfig {
+  readonly host: string; // default "127.0.0.1"
+  readonly port: number; // default 6034
+  readonly token: string; // required when admin is given; default "" (admin API refuses all)
+}
+
+export interface UserConfig {
+  readonly name: string;
+  readonly password: string;
+  readonly cluster: string; // must name a cluster
+  readonly backendUser: string; // default: name
+  readonly backendPassword: string; // default: password
+  readonly readFrom: 'primary' | 'replica' | 'any'; // default "replica"
+}
+
+export interface BackendConfig {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number; // default 3306
+  readonly weight: number; // default 1
+  readonly maxConnections: number; // default 0 = unlimited
+}
+
+export interface ClusterConfig {
+  readonly name: string;
+  readonly type: 'replication' | 'tidb';
+  readonly backends: readonly BackendConfig[];
+}
+
+export interface MonitorConfig {
+  readonly user: string; // default "monitor"
+  readonly password: string; // default ""
+  readonly intervalMs: number; // default 1000
+}
+
+export interface LimitsConfig {
+  /** Largest client packet (joined across 16 MiB splits) dbmesh accepts; default 64 MiB. */
+  readonly maxAllowedPacket: number;
+  /** Client connections per worker; default 10000. Over it: ERR 1040. */
+  readonly maxClientConnections: number;
+  /** Backend connect + login timeout; default 5000 ms. */
+  readonly connectTimeoutMs: number;
+  /** Client handshake must complete within; default 10000 ms. */
+  readonly handshakeTimeoutMs: number;
+}
+
+export interface ProtocolConfig {
+  /** Allow LOAD DATA LOCAL INFILE (relayed from the client, never read on the proxy); default false. */
+  readonly allowLocalInfile: boolean;
+}
+
+export interface ReleasesConfig {
+  readonly dir: string; // default "<install>/releases"
+}
+
+export interface LogConfig {
+  readonly level: 'error' | 'warn' | 'info' | 'debug'; // default "info"
+}
+
+export interface Config {
+  readonly listen: ListenConfig;
+  readonly admin: AdminConfig;
+  readonly workers: number; // default: number of CPUs
+  readonly users: readonly UserConfig[];
+  readonly clusters: readonly ClusterConfig[];
+  readonly monitor: MonitorConfig;
+  readonly limits: LimitsConfig;
+  readonly protocol: ProtocolConfig;
+  readonly releases: ReleasesConfig;
+  readonly log: LogConfig;
+}

@@ -1,0 +1,132 @@
+/**
+ * Validation of a parsed config file: the JSON Schema (ajv, every error at once) plus the
+ * rules a schema cannot say (unique names, references between sections). Every problem
+ * is reported as `<path>: <what is wrong>` with paths written as in the file's own terms,
+ * e.g. `clusters[0].backends[1].port: must be integer`.
+ *
+ * Semantic checks run even when the schema found problems, so one run lists everything;
+ * they therefore read the input defensively and skip whatever is malformed.
+ */
+import { Ajv, type ErrorObject } from 'ajv';
+import schema from './schema.json' with { type: 'json' };
+import { DEFAULTS } from './defaults.js';
+
+const NAME_PATTERN = schema.definitions.name.pattern;
+const NAME_RULE = 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit';
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateSchema = ajv.compile(schema);
+
+/** The published JSON Schema of the config file. */
+export const configSchema: typeof schema = schema;
+
+/** Every problem in `data`, schema first, then semantics; empty when valid. */
+export function validateConfig(data: unknown): string[] {
+  const problems = validateSchema(data) ? [] : (validateSchema.errors ?? []).map((e) => formatAjvError(e, data));
+  problems.push(...semanticProblems(data));
+  return [...new Set(problems)];
+}
+
+/** `/clusters/0/backends/1/port` -> `clusters[0].backends[1].port`, walking `data` to tell arrays from objects. */
+export function formatPath(pointer: string, data: unknown): string {
+  if (pointer === '') return '(root)';
+  let out = '';
+  let node: unknown = data;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) out += `[${key}]`;
+    else out += out === '' ? key : `.${key}`;
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined;
+  }
+  return out;
+}
+
+function formatAjvError(e: ErrorObject, data: unknown): string {
+  return `${formatPath(e.instancePath, data)}: ${ajvMessage(e)}`;
+}
+
+function ajvMessage(e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `unknown property ${JSON.stringify(p.additionalProperty)}`;
+    case 'required':
+      return `missing required property ${JSON.stringify(p.missingProperty)}`;
+    case 'enum':
+      return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'pattern':
+      return p.pattern === NAME_PATTERN ? NAME_RULE : e.message ?? 'is invalid';
+    default:
+      return e.message ?? `fails ${e.keyword}`;
+  }
+}
+
+type Rec = Record<string, unknown>;
+
+const isRec = (v: unknown): v is Rec => v !== null && typeof v === 'object' && !Array.isArray(v);
+const arrayOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+function semanticProblems(data: unknown): string[] {
+  if (!isRec(data)) return [];
+  const problems: string[] = [];
+  const clusters = clusterProblems(arrayOf(data.clusters), problems);
+  userProblems(arrayOf(data.users), clusters, Array.isArray(data.clusters), problems);
+  addressProblems(data, problems);
+  return problems;
+}
+
+/** Unique cluster names, at least one backend, unique backend ids per cluster. Returns the names. */
+function clusterProblems(clusters: unknown[], problems: string[]): Set<string> {
+  const names = new Map<string, number>();
+  clusters.forEach((c, i) => {
+    if (!isRec(c)) return;
+    if (typeof c.name === 'string') {
+      const first = names.get(c.name);
+      if (first !== undefined) problems.push(`clusters[${i}].name: duplicate cluster name "${c.name}" (first at clusters[${first}])`);
+      else names.set(c.name, i);
+    }
+    if (!Array.isArray(c.backends)) return;
+    if (c.backends.length === 0) problems.push(`clusters[${i}].backends: a cluster needs at least one backend`);
+    const ids = new Map<string, number>();
+    c.backends.forEach((b, j) => {
+      if (!isRec(b) || typeof b.id !== 'string') return;
+      const firstId = ids.get(b.id);
+      if (firstId !== undefined) {
+        problems.push(`clusters[${i}].backends[${j}].id: duplicate backend id "${b.id}" (first at clusters[${i}].backends[${firstId}])`);
+      } else ids.set(b.id, j);
+    });
+  });
+  return new Set(names.keys());
+}
+
+/** Unique user names; each user's cluster exists (only checked when `clusters` is a list). */
+function userProblems(users: unknown[], clusters: Set<string>, checkRefs: boolean, problems: string[]): void {
+  const names = new Map<string, number>();
+  users.forEach((u, i) => {
+    if (!isRec(u)) return;
+    if (typeof u.name === 'string') {
+      const first = names.get(u.name);
+      if (first !== undefined) problems.push(`users[${i}].name: duplicate user name "${u.name}" (first at users[${first}])`);
+      else names.set(u.name, i);
+    }
+    if (checkRefs && typeof u.cluster === 'string' && u.cluster !== '' && !clusters.has(u.cluster)) {
+      problems.push(`users[${i}].cluster: unknown cluster "${u.cluster}"`);
+    }
+  });
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
+/** The admin API and the MySQL listener cannot share one address. */
+function addressProblems(data: Rec, problems: string[]): void {
+  const listen = isRec(data.listen) ? data.listen : {};
+  const admin = isRec(data.admin) ? data.admin : {};
+  const lHost = typeof listen.host === 'string' ? listen.host : DEFAULTS.listen.host;
+  const aHost = typeof admin.host === 'string' ? admin.host : DEFAULTS.admin.host;
+  const lPort = listen.port ?? DEFAULTS.listen.port;
+  const aPort = admin.port ?? DEFAULTS.admin.port;
+  const hostsOverlap = lHost === aHost || WILDCARD.has(lHost) || WILDCARD.has(aHost);
+  if (typeof lPort === 'number' && lPort === aPort && hostsOverlap) {
+    problems.push(`admin.port: ${aPort} is already used by listen (${lHost}:${lPort})`);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The one error registry. Each dbmesh error maps to the MySQL errno and SQLSTATE a client
+ * would get from the server in the same situation, so drivers react as they would
+ * (e.g. 1045 -> authentication failure, 1153 -> reconnect with a bigger packet limit).
+ * Messages are printf-like templates with `%s` slots; they never carry stack traces or
+ * internal paths.
+ */
+export interface ErrorSpec {
+  readonly errno: number;
+  readonly sqlState: string;
+  readonly template: string;
+}
+
+export const DBM_ERR = {
+  ACCESS_DENIED: { errno: 1045, sqlState: '28000', template: "Access denied for user '%s'@'%s' (using password: %s)" },
+  TOO_MANY_CONNECTIONS: { errno: 1040, sqlState: '08004', template: 'Too many connections' },
+  PACKET_TOO_LARGE: { errno: 1153, sqlState: '08S01', template: "Got a packet bigger than 'max_allowed_packet' bytes" },
+  PACKETS_OUT_OF_ORDER: { errno: 1156, sqlState: '08S01', template: 'Got packets out of order' },
+  UNKNOWN_COM: { errno: 1047, sqlState: '08S01', template: 'Unknown command' },
+  HANDSHAKE: { errno: 1043, sqlState: '08S01', template: 'Bad handshake' },
+  NOT_SUPPORTED_AUTH: { errno: 1251, sqlState: '08004', template: 'Client does not support authentication protocol requested by server; consider upgrading MySQL client' },
+  NO_SUCH_THREAD: { errno: 1094, sqlState: 'HY000', template: 'Unknown thread id: %s' },
+  QUERY_TIMEOUT: { errno: 3024, sqlState: 'HY000', template: 'Query execution was interrupted, maximum statement execution time exceeded' },
+  NO_BACKEND: { errno: 1105, sqlState: 'HY000', template: "dbmesh: no backend available for cluster '%s': %s" },
+  BACKEND_LOST: { errno: 2013, sqlState: 'HY000', template: 'Lost connection to MySQL server during query (dbmesh: backend %s closed: %s)' },
+  SHUTDOWN: { errno: 1053, sqlState: '08S01', template: 'Server shutdown in progress' },
+  INTERNAL: { errno: 1105, sqlState: 'HY000', template: 'dbmesh internal error: %s' },
+  NO_LOCAL_INFILE: { errno: 1148, sqlState: '42000', template: 'The used command is not allowed with this MariaDB version' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type DbmErrorCode = keyof typeof DBM_ERR;
+
+/** Fill a template's `%s` slots in order. */
+export function formatMessage(spec: ErrorSpec, args: readonly (string | number)[]): string {
+  let i = 0;
+  return spec.template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : ''));
+}
+
+/** An error that carries a registry entry, for paths where throwing is the clean exit. */
+export class DbmError extends Error {
+  readonly spec: ErrorSpec;
+  constructor(code: DbmErrorCode, ...args: (string | number)[]) {
+    const spec = DBM_ERR[code];
+    super(formatMessage(spec, args));
+    this.spec = spec;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A minimal text-protocol query client over a logged-in backend connection, for dbmesh's own
+ * control queries (role probe, monitor). Not for client traffic: results are small and
+ * collected whole. The connection must have been opened without CLIENT_DEPRECATE_EOF.
+ */
+import type net from 'node:net';
+import { COM_QUERY, EOF_HEADER, ERR_HEADER, OK_HEADER } from '../protocol/constants.js';
+import { PacketAssembler, frame } from '../protocol/framing.js';
+import { PayloadReader } from '../protocol/codec.js';
+import { decodeErr } from '../protocol/responses.js';
+
+export type Row = (string | null)[];
+
+export class QueryError extends Error {
+  constructor(readonly errno: number, readonly sqlState: string, message: string) {
+    super(message);
+  }
+}
+
+function parseRow(payload: Buffer): Row {
+  const r = new PayloadReader(payload);
+  const row: Row = [];
+  while (r.remaining() > 0) {
+    if (payload[r.pos] === 0xfb) {
+      r.skip(1);
+      row.push(null);
+    } else row.push(r.lenencString());
+  }
+  return row;
+}
+
+/** Run one statement; resolves with its rows (empty for statements without a result set). */
+export function simpleQuery(socket: net.Socket, sql: string, timeoutMs = 5000): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    const packets = new PacketAssembler();
+    const rows: Row[] = [];
+    let stage: 'first' | 'columns' | 'rows' = 'first';
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      if (err) reject(err);
+      else resolve(rows);
+    };
+    const timer = setTimeout(() => done(new Error(`query timed out after ${timeoutMs} ms: ${sql}`)), timeoutMs);
+    const onClose = (): void => done(new Error('connection closed during query'));
+    const onData = (chunk: Buffer): void => {
+      packets.push(chunk);
+      try {
+        for (let p = packets.next(); p !== null; p = packets.next()) {
+          const head = p.payload[0];
+          if (head === ERR_HEADER) {
+            const e = decodeErr(p.payload);
+            return done(new QueryError(e.errno, e.sqlState, e.message));
+          }
+          if (stage === 'first') {
+            if (head === OK_HEADER) return done(null);
+            stage = 'columns';
+          } else if (stage === 'columns') {
+            if (head === EOF_HEADER && p.payload.length < 9) stage = 'rows';
+          } else if (head === EOF_HEADER && p.payload.length < 9) {
+            return done(null);
+          } else rows.push(parseRow(p.payload));
+        }
+      } catch (err) {
+        done(err as Error);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
+    socket.write(frame(payload, 0).bytes);
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * The worker's proxy server: accepts client connections (on its own listener, or on sockets
+ * the supervisor hands it), creates sessions, keeps the session registry (dbmesh connection
+ * ids), and drains on shutdown.
+ */
+import net from 'node:net';
+import type { Config } from '../config/types.js';
+import { DBM_ERR } from '../errors/index.js';
+import { frame } from '../protocol/framing.js';
+import { encodeErr } from '../protocol/responses.js';
+import type { Greeting } from '../protocol/handshake.js';
+import { logger, type Logger } from '../observability/logger.js';
+import { CloseReason, countClose } from '../observability/close-reasons.js';
+import { ReadOnlyProbeDirectory, type BackendDirectory } from './backends.js';
+import { ClientSession } from './session.js';
+import { offeredCapabilities } from './client-auth.js';
+import type { SessionHost } from './session-host.js';
+
+export interface ProxyServerOptions {
+  /** High bits of every connection id this worker hands out (keeps ids unique across workers). */
+  readonly idPrefix?: number;
+}
+
+export class ProxyServer implements SessionHost {
+  readonly log: Logger = logger('worker');
+  readonly directory: ReadOnlyProbeDirectory;
+  private readonly sessions = new Map<number, ClientSession>();
+  private server: net.Server | null = null;
+  private nextId = 1;
+  private readonly idPrefix: number;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(public config: Config, opts: ProxyServerOptions = {}) {
+    this.directory = new ReadOnlyProbeDirectory(config);
+    this.idPrefix = opts.idPrefix ?? 0;
+  }
+
+  /** Probe backends (so the first greeting carries the real server version). */
+  async prepare(): Promise<void> {
+    await this.directory.refresh();
+  }
+
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, backlog: 1024 }, () => {
+        server.removeListener('error', reject);
+        resolve(server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  defaultCluster(): string {
+    return this.config.users[0]?.cluster ?? this.config.clusters[0]!.name;
+  }
+
+  offeredCapabilities(greeting: Greeting | null): number {
+    return offeredCapabilities(greeting, this.config);
+  }
+
+  findSession(id: number): ClientSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  accept(socket: net.Socket): void {
+    socket.on('error', () => {}); // errors are handled by the session; never crash the worker
+    if (this.draining || this.sessions.size >= this.config.limits.maxClientConnections) {
+      const e = this.draining ? DBM_ERR.SHUTDOWN : DBM_ERR.TOO_MANY_CONNECTIONS;
+      socket.end(frame(encodeErr(e.errno, e.sqlState, e.template), 0).bytes);
+      countClose(this.draining ? CloseReason.SHUTDOWN : CloseReason.TOO_MANY_CONNECTIONS);
+      return;
+    }
+    const id = this.allocateId();
+    const session = new ClientSession(id, socket, this);
+    this.sessions.set(id, session);
+  }
+
+  private allocateId(): number {
+    // Ids wrap within the worker's 22-bit space, skipping ids still in use.
+    for (;;) {
+      const id = (this.idPrefix << 22) | this.nextId;
+      this.nextId = this.nextId >= 0x3fffff ? 1 : this.nextId + 1;
+      if (!this.sessions.has(id >>> 0)) return id >>> 0;
+    }
+  }
+
+  sessionClosed(s: ClientSession, reason: CloseReason): void {
+    this.sessions.delete(s.id);
+    countClose(reason);
+    const level = reason === CloseReason.CLIENT_QUIT ? 'debug' : 'info';
+    if (this.log.isLevelEnabled(level)) {
+      this.log.log(level, 'client connection closed', { conn_id: s.id, user: s.user?.name ?? null, reason, duration_ms: Date.now() - s.startedAt });
+    }
+    if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Apply a new config snapshot to new sessions (running sessions keep theirs until they end). */
+  async reconfigure(config: Config): Promise<void> {
+    this.config = config;
+    await this.directory.setConfig(config);
+  }
+
+  /**
+   * Stop accepting; close idle sessions at once and busy ones when their current command and
+   * transaction end; after `timeoutMs` close whatever is left.
+   */
+  async close(timeoutMs = 10000): Promise<void> {
+    this.draining = true;
+    const closed = this.server ? new Promise<void>((r) => this.server!.close(() => r())) : Promise.resolve();
+    const sweep = setInterval(() => this.closeIdle(), 50);
+    this.closeIdle();
+    const allGone = this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.idleWaiters.push(r));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); });
+    await Promise.race([allGone, timeout]);
+    clearInterval(sweep);
+    clearTimeout(timer);
+    for (const s of [...this.sessions.values()]) s.close(CloseReason.SHUTDOWN);
+    await closed;
+  }
+
+  private closeIdle(): void {
+    for (const s of [...this.sessions.values()]) if (s.idle && !s.inTransaction) s.close(CloseReason.DRAINED);
+  }
+}

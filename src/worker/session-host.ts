@@ -1,0 +1,21 @@
+/**
+ * What a session needs from the worker that owns it. Kept as an interface so sessions can be
+ * tested and so the worker server, not the session, owns registries and counters.
+ */
+import type { Config } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { CloseReason } from '../observability/close-reasons.js';
+import type { Greeting } from '../protocol/handshake.js';
+import type { BackendDirectory } from './backends.js';
+import type { ClientSession } from './session.js';
+
+export interface SessionHost {
+  readonly config: Config;
+  readonly directory: BackendDirectory;
+  readonly log: Logger;
+  /** Cluster whose greeting is shown before the user is known. */
+  defaultCluster(): string;
+  offeredCapabilities(greeting: Greeting | null): number;
+  findSession(id: number): ClientSession | undefined;
+  sessionClosed(s: ClientSession, reason: CloseReason): void;
+}

@@ -1,0 +1,422 @@
+/**
+ * One client connection, from greeting to close.
+ *
+ * Phases: handshake (dbmesh authenticates the client itself) -> connecting (a dedicated
+ * backend connection is opened with the client's own capabilities, charset, schema and
+ * connect attributes, so backend bytes need no translation) -> commands.
+ *
+ * Command phase, per command: the client's packet is read whole (one physical packet, at most
+ * 16 MiB; bigger logical packets are streamed piece by piece and never joined), checked
+ * (sequence id, max_allowed_packet, command byte), then forwarded to the backend or answered
+ * by dbmesh (COM_CHANGE_USER, KILL of a dbmesh id, unknown commands). The backend's response
+ * is relayed chunk by chunk as it arrives while the ResponseScanner finds its end and the
+ * status flags. Commands are handled one at a time: bytes a client pipelines behind an
+ * unanswered command wait in the assembler (the socket is paused past a bound).
+ *
+ * Backpressure: when the client socket cannot take more, the backend socket is paused until
+ * 'drain', and vice versa. Memory per session is bounded by one physical packet plus socket
+ * high-water marks, whatever the result size.
+ */
+import type net from 'node:net';
+import type { Config, UserConfig } from '../config/types.js';
+import { DBM_ERR, formatMessage, type ErrorSpec } from '../errors/index.js';
+import {
+  CLIENT_DEPRECATE_EOF, COM_CHANGE_USER, COM_DEBUG, COM_FIELD_LIST, COM_INIT_DB, COM_PING,
+  COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH, COM_RESET_CONNECTION, COM_SET_OPTION,
+  COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
+  COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD, SERVER_STATUS_AUTOCOMMIT,
+  SERVER_STATUS_IN_TRANS,
+} from '../protocol/constants.js';
+import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
+import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
+import { encodeErr } from '../protocol/responses.js';
+import { ClientAuth, type AuthOutcome } from './client-auth.js';
+import { CloseReason } from '../observability/close-reasons.js';
+import { mayBeKill, parseKill, formatKill } from '../sql/kill.js';
+import { openBackendFor, type OpenedBackend } from './backend-link.js';
+import { changeUser } from './change-user.js';
+import type { SessionHost } from './session-host.js';
+
+const enum Phase { Handshake, Connecting, Commands, Closed }
+
+/** Pipelined client bytes held while a response is in flight before the socket is paused. */
+const HOLD_LIMIT = 1 << 20;
+/** Largest packet accepted before authentication. */
+const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
+
+export class ClientSession {
+  private phase = Phase.Handshake;
+  private readonly inbound = new PacketAssembler();
+  private auth: ClientAuth | null;
+  private handshakeTimer: NodeJS.Timeout | null;
+  private backend: net.Socket | null = null;
+  /** Backend thread id serving this session (for KILL translation); 0 when none. */
+  backendThreadId = 0;
+  private scanner: ResponseScanner;
+  private awaiting = false;
+  private bigCommand = false;
+  private bigCommandBytes = 0;
+  private lastCommandSeq = 0;
+  private clientPaused = false;
+  private backendDrainWait = false;
+  private closeAfterResponse: CloseReason | null = null;
+  /** Set while dbmesh itself converses with the client (auth switch during change user). */
+  private packetWaiter: ((p: Packet) => void) | null = null;
+  /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
+  scramble: Buffer = Buffer.alloc(0);
+  /** Connect attributes from the handshake, reused when the backend connection is reopened. */
+  connectAttrs: Buffer | null = null;
+  charset = 0;
+  capabilities = 0;
+  user: UserConfig | null = null;
+  statusFlags = SERVER_STATUS_AUTOCOMMIT;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly id: number,
+    private readonly client: net.Socket,
+    private readonly host: SessionHost,
+  ) {
+    const config = host.config;
+    this.scanner = new ResponseScanner(false);
+    client.setNoDelay(true);
+    client.on('data', (c: Buffer) => this.onClientData(c));
+    client.on('error', () => this.close(CloseReason.CLIENT_NETWORK));
+    client.on('close', () => this.close(CloseReason.CLIENT_NETWORK));
+    client.on('drain', () => this.backend?.resume());
+    this.handshakeTimer = setTimeout(() => this.close(CloseReason.HANDSHAKE_TIMEOUT), config.limits.handshakeTimeoutMs);
+    const greeting = host.directory.greeting(host.defaultCluster());
+    this.auth = new ClientAuth(client, config, host.offeredCapabilities(greeting), client.remoteAddress ?? 'unknown');
+    this.auth.greet(id, greeting);
+  }
+
+  get config(): Config {
+    return this.host.config;
+  }
+
+  get inTransaction(): boolean {
+    return (this.statusFlags & SERVER_STATUS_IN_TRANS) !== 0;
+  }
+
+  get idle(): boolean {
+    return this.phase === Phase.Commands && !this.awaiting && !this.bigCommand;
+  }
+
+  // ---------------------------------------------------------------- client input
+
+  private onClientData(chunk: Buffer): void {
+    if (this.phase === Phase.Closed) return;
+    this.inbound.push(chunk);
+    this.pump();
+  }
+
+  /** Process as many complete client packets as the current phase allows. */
+  private pump(): void {
+    while (this.phase !== Phase.Closed) {
+      if (this.phase === Phase.Connecting) break;
+      const len = this.inbound.peekLength();
+      if (len < 0) break;
+      if (this.phase === Phase.Handshake) {
+        if (len > HANDSHAKE_PACKET_LIMIT) return this.close(CloseReason.MALFORMED);
+        const p = this.inbound.next();
+        if (p === null) break;
+        this.onHandshakePacket(p);
+        continue;
+      }
+      if (this.packetWaiter) {
+        const p = this.inbound.next();
+        if (p === null) break;
+        const w = this.packetWaiter;
+        this.packetWaiter = null;
+        w(p);
+        continue;
+      }
+      const streaming = this.bigCommand || this.scanner.awaitingInfile;
+      if (this.awaiting && !streaming) break; // hold pipelined commands
+      if (!streaming && len > this.config.limits.maxAllowedPacket) return this.packetTooLarge();
+      if (this.bigCommand && this.bigCommandBytes + len > this.config.limits.maxAllowedPacket) return this.packetTooLarge();
+      const p = this.inbound.next();
+      if (p === null) break;
+      if (streaming) this.onStreamedPacket(p);
+      else this.onCommand(p);
+    }
+    this.updateClientFlow();
+  }
+
+  private updateClientFlow(): void {
+    const hold = this.backendDrainWait || this.phase === Phase.Connecting ||
+      (this.awaiting && !this.bigCommand && !this.scanner.awaitingInfile && this.inbound.bufferedBytes > HOLD_LIMIT);
+    if (hold && !this.clientPaused) {
+      this.clientPaused = true;
+      this.client.pause();
+    } else if (!hold && this.clientPaused) {
+      this.clientPaused = false;
+      this.client.resume();
+    }
+  }
+
+  // ---------------------------------------------------------------- handshake
+
+  private onHandshakePacket(p: Packet): void {
+    const outcome: AuthOutcome = this.auth!.onPacket(p);
+    if (outcome.kind === 'pending') return;
+    if (outcome.kind === 'fail') {
+      this.host.log.info('client authentication failed', { conn_id: this.id, reason: outcome.message });
+      return this.close(outcome.reason === 'malformed' ? CloseReason.MALFORMED : CloseReason.AUTH_FAILED);
+    }
+    this.clearHandshakeTimer();
+    this.scramble = this.auth!.scramble;
+    this.auth = null;
+    this.connectAttrs = outcome.response.connectAttrs;
+    this.charset = outcome.response.charset;
+    this.user = outcome.user;
+    this.capabilities = outcome.response.capabilities;
+    this.scanner.setDeprecateEof((this.capabilities & CLIENT_DEPRECATE_EOF) !== 0);
+    this.phase = Phase.Connecting;
+    this.updateClientFlow();
+    void openBackendFor(this.host, outcome.user, outcome.response).then(
+      (b) => this.onBackendReady(b, outcome.nextSeq),
+      (e: { spec?: ErrorSpec; payload?: Buffer; message: string }) => this.onBackendFailed(e, outcome.nextSeq),
+    );
+  }
+
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+  }
+
+  private onBackendReady(b: OpenedBackend, seq: number): void {
+    if (this.phase === Phase.Closed) {
+      b.socket.destroy();
+      return;
+    }
+    this.attachBackend(b);
+    // Relay the server's own OK (status flags, session-track data) to the client.
+    this.client.write(frame(b.okPayload, seq).bytes);
+    this.phase = Phase.Commands;
+    this.pump();
+  }
+
+  private onBackendFailed(e: { payload?: Buffer; message: string }, seq: number): void {
+    if (this.phase === Phase.Closed) return;
+    this.host.log.warn('backend connection failed', { conn_id: this.id, user: this.user?.name, error: e.message });
+    if (e.payload) this.client.write(frame(e.payload, seq).bytes); // the server's ERR, unchanged
+    else this.sendError(DBM_ERR.NO_BACKEND, seq, [this.user?.cluster ?? '', e.message]);
+    this.close(e.payload ? CloseReason.BACKEND_AUTH : CloseReason.NO_BACKEND);
+  }
+
+  attachBackend(b: OpenedBackend): void {
+    this.backend = b.socket;
+    this.backendThreadId = b.threadId;
+    this.statusFlags = b.statusFlags;
+    b.socket.on('data', (c: Buffer) => this.onBackendData(c));
+    b.socket.on('drain', () => {
+      this.backendDrainWait = false;
+      this.updateClientFlow();
+    });
+    b.socket.on('error', () => this.onBackendLost(b.socket));
+    b.socket.on('close', () => this.onBackendLost(b.socket));
+  }
+
+  /** Detach and return the backend socket (change user swaps it). */
+  detachBackend(): net.Socket | null {
+    const s = this.backend;
+    if (s) s.removeAllListeners('data').removeAllListeners('drain').removeAllListeners('close').removeAllListeners('error').on('error', () => {});
+    this.backend = null;
+    this.backendThreadId = 0;
+    return s;
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  private onCommand(p: Packet): void {
+    if (p.seq !== 0) {
+      this.sendError(DBM_ERR.PACKETS_OUT_OF_ORDER, p.seq + 1);
+      return this.close(CloseReason.OUT_OF_ORDER);
+    }
+    this.lastCommandSeq = 0;
+    if (p.payload.length === 0) {
+      this.sendError(DBM_ERR.UNKNOWN_COM, 1);
+      return;
+    }
+    const cmd = p.payload[0]!;
+    switch (cmd) {
+      case COM_QUERY:
+        if (mayBeKill(p.payload) && this.tryKill(p)) return;
+        return this.forward(p, ResponseKind.Result);
+      case COM_STMT_EXECUTE: return this.forward(p, ResponseKind.Result);
+      case COM_STMT_PREPARE: return this.forward(p, ResponseKind.Prepare);
+      case COM_STMT_FETCH: return this.forward(p, ResponseKind.Fetch);
+      case COM_FIELD_LIST: return this.forward(p, ResponseKind.FieldList);
+      case COM_STMT_CLOSE:
+      case COM_STMT_SEND_LONG_DATA:
+        return this.forward(p, null);
+      case COM_PING: case COM_INIT_DB: case COM_STATISTICS: case COM_SET_OPTION:
+      case COM_STMT_RESET: case COM_RESET_CONNECTION: case COM_REFRESH: case COM_DEBUG:
+        return this.forward(p, ResponseKind.Single);
+      case COM_PROCESS_KILL:
+        if (p.payload.length >= 5) return this.killById(p.payload.readUInt32LE(1), 'connection', '', 1);
+        break;
+      case COM_QUIT:
+        return this.close(CloseReason.CLIENT_QUIT);
+      case COM_CHANGE_USER:
+        return this.onChangeUser(p);
+    }
+    this.sendError(DBM_ERR.UNKNOWN_COM, 1);
+  }
+
+  /** Send a client packet to the backend; `kind` null means the command has no response. */
+  private forward(p: Packet, kind: ResponseKind | null): void {
+    const backend = this.backend;
+    if (backend === null) {
+      this.sendError(DBM_ERR.BACKEND_LOST, 1, ['(none)', 'no backend connection']);
+      return this.close(CloseReason.BACKEND_NETWORK);
+    }
+    if (p.raw.length - 4 === MAX_PACKET_PAYLOAD) {
+      this.bigCommand = true;
+      this.bigCommandBytes = MAX_PACKET_PAYLOAD;
+    }
+    if (kind !== null) {
+      this.awaiting = true;
+      this.scanner.begin(kind);
+    }
+    if (!backend.write(p.raw)) this.backendDrainWait = true;
+  }
+
+  /** Continuation pieces of a >16 MiB command, or LOCAL INFILE data: relayed unchanged. */
+  private onStreamedPacket(p: Packet): void {
+    const len = p.raw.length - 4;
+    if (this.bigCommand) {
+      this.bigCommandBytes += len;
+      if (len < MAX_PACKET_PAYLOAD) this.bigCommand = false;
+    } else if (len === 0) {
+      this.scanner.infileSent();
+    }
+    this.lastCommandSeq = p.seq;
+    if (this.backend && !this.backend.write(p.raw)) this.backendDrainWait = true;
+  }
+
+  private packetTooLarge(): void {
+    const seq = (this.inbound.bufferedBytes >= 4 ? this.peekSeq() : this.lastCommandSeq) + 1;
+    this.sendError(DBM_ERR.PACKET_TOO_LARGE, seq);
+    this.close(CloseReason.PACKET_TOO_LARGE);
+  }
+
+  private peekSeq(): number {
+    const b = this.inbound.drain();
+    return b[3] ?? 0;
+  }
+
+  // ---------------------------------------------------------------- KILL <dbmesh id>
+
+  private tryKill(p: Packet): boolean {
+    const k = parseKill(p.payload.toString('utf8', 1));
+    if (k === null) return false;
+    this.killById(k.id, k.scope, k.modifier, 1);
+    return true;
+  }
+
+  private killById(targetId: number, scope: 'connection' | 'query', modifier: string, seq: number): void {
+    const target = this.host.findSession(targetId);
+    if (!target) {
+      this.sendError(DBM_ERR.NO_SUCH_THREAD, seq, [targetId]);
+      return;
+    }
+    if (target.backendThreadId === 0) {
+      // Not yet (or no longer) on a backend: nothing runs there to kill.
+      if (scope === 'connection') target.close(CloseReason.KILLED);
+      this.client.write(frame(Buffer.from([0, 0, 0, 2, 0, 0, 0]), seq).bytes);
+      return;
+    }
+    // Run the KILL for the backend thread on our own backend connection: the server applies
+    // its own privilege rules exactly as if the client had connected directly.
+    const sql = formatKill({ scope, modifier, id: targetId }, target.backendThreadId);
+    const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
+    const { bytes } = frame(payload, 0);
+    this.forward({ seq: 0, payload, raw: bytes }, ResponseKind.Result);
+    if (scope === 'connection' && target !== this) target.markKilled();
+  }
+
+  /** The backend thread was killed on a client's request: close when it goes. */
+  markKilled(): void {
+    this.closeAfterResponse = CloseReason.KILLED;
+  }
+
+  // ---------------------------------------------------------------- COM_CHANGE_USER
+
+  private onChangeUser(p: Packet): void {
+    this.awaiting = true;
+    this.scanner.reset();
+    void changeUser(this, this.host, p).then((ok: boolean) => {
+      this.awaiting = false;
+      if (!ok) this.close(CloseReason.AUTH_FAILED);
+      else this.pump();
+    });
+  }
+
+  setUser(u: UserConfig, charset: number): void {
+    this.user = u;
+    this.charset = charset;
+  }
+
+  /** The client's next packet, whatever the phase (dbmesh is talking to the client itself). */
+  nextClientPacket(): Promise<Packet> {
+    return new Promise((resolve) => {
+      this.packetWaiter = (p) => resolve({ seq: p.seq, payload: Buffer.from(p.payload), raw: Buffer.from(p.raw) });
+      this.pump();
+    });
+  }
+
+  // ---------------------------------------------------------------- backend output
+
+  private onBackendData(chunk: Buffer): void {
+    if (this.phase === Phase.Closed) return;
+    let ended = -1;
+    if (this.awaiting) ended = this.scanner.scan(chunk);
+    if (!this.client.write(chunk)) this.backend!.pause(); // resumed on client 'drain'
+    if (ended < 0) return;
+    if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
+    this.awaiting = false;
+    if (this.scanner.statusFlags >= 0) this.statusFlags = this.scanner.statusFlags;
+    if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
+    this.pump();
+  }
+
+  private onBackendLost(socket: net.Socket): void {
+    if (this.phase === Phase.Closed || socket !== this.backend) return;
+    const reason = this.closeAfterResponse ?? CloseReason.BACKEND_NETWORK;
+    if (this.awaiting && this.scanner.packets === 0 && reason !== CloseReason.KILLED) {
+      this.sendError(DBM_ERR.BACKEND_LOST, this.lastCommandSeq + 1, [this.user?.cluster ?? '', 'connection lost']);
+    }
+    this.close(reason);
+  }
+
+  // ---------------------------------------------------------------- errors and close
+
+  sendError(spec: ErrorSpec, seq: number, args: (string | number)[] = []): void {
+    if (this.client.writable) this.client.write(frame(encodeErr(spec.errno, spec.sqlState, formatMessage(spec, args)), seq).bytes);
+  }
+
+  /** Relay a raw packet to the client with a new sequence id. */
+  writeToClient(raw: Buffer, seq: number): void {
+    this.client.write(setSeq(raw, seq));
+  }
+
+  close(reason: CloseReason): void {
+    if (this.phase === Phase.Closed) return;
+    const wasIdle = this.idle;
+    this.phase = Phase.Closed;
+    this.clearHandshakeTimer();
+    this.inbound.clear();
+    const backend = this.detachBackend();
+    if (backend) {
+      // An idle backend connection is told goodbye; one mid-command cannot be trusted.
+      if (wasIdle && backend.writable) backend.end(frame(Buffer.from([COM_QUIT]), 0).bytes);
+      else backend.destroy();
+    }
+    if (reason === CloseReason.CLIENT_QUIT || reason === CloseReason.CLIENT_NETWORK) this.client.destroy();
+    else this.client.end(); // let a final ERR packet flush
+    this.client.setTimeout(5000, () => this.client.destroy());
+    this.host.sessionClosed(this, reason);
+  }
+}
