@@ -2,8 +2,9 @@
  * Client side of the connection phase: open a TCP connection to a backend and log in.
  * Supports mysql_native_password and the caching_sha2_password fast path (full
  * authentication over plain TCP needs the server's RSA key; dbmesh asks for it).
- * On success the socket is handed over with no data listeners attached; bytes that arrived
- * after the final OK (there should be none) are returned in `leftover`.
+ * The socket reads through a SocketInput (reused read buffer); on success its handler is left
+ * as a no-op for the new owner to set. Bytes that arrived after the final OK (there should be
+ * none) are returned in `leftover`.
  */
 import net from 'node:net';
 import { constants as cryptoConstants, publicEncrypt } from 'node:crypto';
@@ -15,6 +16,7 @@ import { PacketAssembler, frame } from '../protocol/framing.js';
 import { decodeAuthSwitch, decodeGreeting, encodeHandshakeResponse, type Greeting } from '../protocol/handshake.js';
 import { cachingSha2Scramble, nativePasswordScramble } from '../protocol/auth.js';
 import { decodeErr, decodeOk, type ErrFields } from '../protocol/responses.js';
+import { SocketInput } from './socket-input.js';
 
 export interface BackendLogin {
   readonly host: string;
@@ -31,6 +33,8 @@ export interface BackendLogin {
 
 export interface BackendSession {
   readonly socket: net.Socket;
+  /** Where the socket's bytes arrive: set `input.handler`. */
+  readonly input: SocketInput;
   readonly greeting: Greeting;
   /** Capabilities in force on this connection (client wish AND server offer). */
   readonly capabilities: number;
@@ -55,7 +59,8 @@ function authAnswer(plugin: string, password: string, scramble: Buffer): Buffer 
 
 export function connectBackend(login: BackendLogin): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: login.host, port: login.port });
+    const input = new SocketInput();
+    const socket = net.connect({ host: login.host, port: login.port, onread: input.onread });
     socket.setNoDelay(true);
     const packets = new PacketAssembler();
     let greeting: Greeting | null = null;
@@ -69,7 +74,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.removeListener('data', onData);
+      input.handler = () => {};
       socket.destroy();
       reject(err);
     };
@@ -77,7 +82,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
       socket.write(frame(payload, seq).bytes);
     };
     const onData = (chunk: Buffer): void => {
-      packets.push(chunk);
+      packets.push(Buffer.from(chunk)); // the read buffer is reused: keep a copy
       try {
         for (let p = packets.next(); p !== null && !settled; p = packets.next()) handle(p.payload, p.seq);
       } catch (err) {
@@ -103,11 +108,11 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
       if (head === OK_HEADER) {
         settled = true;
         clearTimeout(timer);
-        socket.removeListener('data', onData);
+        input.handler = () => {};
         socket.removeListener('error', fail);
         socket.removeListener('close', onClose);
         const rest = packets.bufferedBytes > 0 ? packets.drain() : null;
-        resolve({ socket, greeting, capabilities: caps, okPayload: Buffer.from(payload), statusFlags: decodeOk(payload).statusFlags, leftover: rest });
+        resolve({ socket, input, greeting, capabilities: caps, okPayload: Buffer.from(payload), statusFlags: decodeOk(payload).statusFlags, leftover: rest });
       } else if (head === ERR_HEADER) {
         throw new BackendLoginError(decodeErr(payload), Buffer.from(payload));
       } else if (head === AUTH_SWITCH_HEADER) {
@@ -135,7 +140,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
       send(publicEncrypt({ key: pem, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING }, pw), seq + 1);
     };
     const onClose = (): void => fail(new Error(`backend ${login.host}:${login.port} closed the connection during login`));
-    socket.on('data', onData);
+    input.handler = onData;
     socket.on('error', fail);
     socket.on('close', onClose);
   });

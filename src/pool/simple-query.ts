@@ -3,7 +3,7 @@
  * control queries (role probe, monitor). Not for client traffic: results are small and
  * collected whole. The connection must have been opened without CLIENT_DEPRECATE_EOF.
  */
-import type net from 'node:net';
+import type { BackendSession } from './backend-connect.js';
 import { COM_QUERY, EOF_HEADER, ERR_HEADER, OK_HEADER } from '../protocol/constants.js';
 import { PacketAssembler, frame } from '../protocol/framing.js';
 import { PayloadReader } from '../protocol/codec.js';
@@ -30,14 +30,15 @@ function parseRow(payload: Buffer): Row {
 }
 
 /** Run one statement; resolves with its rows (empty for statements without a result set). */
-export function simpleQuery(socket: net.Socket, sql: string, timeoutMs = 5000): Promise<Row[]> {
+export function simpleQuery(conn: Pick<BackendSession, 'socket' | 'input'>, sql: string, timeoutMs = 5000): Promise<Row[]> {
+  const socket = conn.socket;
   return new Promise((resolve, reject) => {
     const packets = new PacketAssembler();
     const rows: Row[] = [];
     let stage: 'first' | 'columns' | 'rows' = 'first';
     const done = (err: Error | null): void => {
       clearTimeout(timer);
-      socket.removeListener('data', onData);
+      conn.input.handler = () => {};
       socket.removeListener('close', onClose);
       if (err) reject(err);
       else resolve(rows);
@@ -45,7 +46,7 @@ export function simpleQuery(socket: net.Socket, sql: string, timeoutMs = 5000): 
     const timer = setTimeout(() => done(new Error(`query timed out after ${timeoutMs} ms: ${sql}`)), timeoutMs);
     const onClose = (): void => done(new Error('connection closed during query'));
     const onData = (chunk: Buffer): void => {
-      packets.push(chunk);
+      packets.push(Buffer.from(chunk));
       try {
         for (let p = packets.next(); p !== null; p = packets.next()) {
           const head = p.payload[0];
@@ -66,7 +67,7 @@ export function simpleQuery(socket: net.Socket, sql: string, timeoutMs = 5000): 
         done(err as Error);
       }
     };
-    socket.on('data', onData);
+    conn.input.handler = onData;
     socket.on('close', onClose);
     const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
     socket.write(frame(payload, 0).bytes);

@@ -11,10 +11,12 @@ import {
 import type { HandshakeResponse } from '../protocol/handshake.js';
 import { BackendLoginError, connectBackend } from '../pool/backend-connect.js';
 import type { SessionHost } from './session-host.js';
-import net from 'node:net';
+import type net from 'node:net';
+import type { SocketInput } from '../pool/socket-input.js';
 
 export interface OpenedBackend {
   readonly socket: net.Socket;
+  readonly input: SocketInput;
   readonly backendId: string;
   readonly threadId: number;
   readonly okPayload: Buffer;
@@ -51,7 +53,7 @@ export async function openBackendFor(host: SessionHost, user: UserConfig, hs: Pi
       throw new BackendUnavailable(`backend ${target.id} does not support the client's protocol capabilities`);
     }
     if (s.leftover) host.log.warn('backend sent bytes after login OK; dropped', { backend: target.id, bytes: s.leftover.length });
-    return { socket: s.socket, backendId: target.id, threadId: s.greeting.connectionId, okPayload: s.okPayload, statusFlags: s.statusFlags };
+    return { socket: s.socket, input: s.input, backendId: target.id, threadId: s.greeting.connectionId, okPayload: s.okPayload, statusFlags: s.statusFlags };
   } catch (err) {
     if (err instanceof BackendLoginError) throw new BackendUnavailable(err.message, err.errPayload);
     if (err instanceof BackendUnavailable) throw err;

@@ -45,7 +45,7 @@ async function probe(config: Config, b: BackendConfig): Promise<Probe> {
     timeoutMs: config.limits.connectTimeoutMs,
   });
   try {
-    const rows = await simpleQuery(s.socket, 'SELECT @@read_only', config.limits.connectTimeoutMs);
+    const rows = await simpleQuery(s, 'SELECT @@read_only', config.limits.connectTimeoutMs);
     return { writable: rows[0]?.[0] === '0', greeting: s.greeting };
   } finally {
     s.socket.end(frame(Buffer.from([COM_QUIT]), 0).bytes);

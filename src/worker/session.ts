@@ -36,6 +36,7 @@ import { mayBeKill, parseKill, formatKill } from '../sql/kill.js';
 import { openBackendFor, type OpenedBackend } from './backend-link.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
+import type { SocketInput } from '../pool/socket-input.js';
 
 const enum Phase { Handshake, Connecting, Commands, Closed }
 
@@ -50,6 +51,7 @@ export class ClientSession {
   private auth: ClientAuth | null;
   private handshakeTimer: NodeJS.Timeout | null;
   private backend: net.Socket | null = null;
+  private backendInput: SocketInput | null = null;
   /** Backend thread id serving this session (for KILL translation); 0 when none. */
   backendThreadId = 0;
   private scanner: ResponseScanner;
@@ -209,7 +211,8 @@ export class ClientSession {
     this.backend = b.socket;
     this.backendThreadId = b.threadId;
     this.statusFlags = b.statusFlags;
-    b.socket.on('data', (c: Buffer) => this.onBackendData(c));
+    this.backendInput = b.input;
+    b.input.handler = (c: Buffer) => this.onBackendData(c);
     b.socket.on('drain', () => {
       this.backendDrainWait = false;
       this.updateClientFlow();
@@ -221,7 +224,9 @@ export class ClientSession {
   /** Detach and return the backend socket (change user swaps it). */
   detachBackend(): net.Socket | null {
     const s = this.backend;
-    if (s) s.removeAllListeners('data').removeAllListeners('drain').removeAllListeners('close').removeAllListeners('error').on('error', () => {});
+    if (this.backendInput) this.backendInput.handler = () => {};
+    this.backendInput = null;
+    if (s) s.removeAllListeners('drain').removeAllListeners('close').removeAllListeners('error').on('error', () => {});
     this.backend = null;
     this.backendThreadId = 0;
     return s;
@@ -374,6 +379,8 @@ export class ClientSession {
     let ended = -1;
     if (this.awaiting) ended = this.scanner.scan(chunk);
     if (!this.client.write(chunk)) this.backend!.pause(); // resumed on client 'drain'
+    // A write the kernel did not take at once still references the shared read buffer.
+    if (this.client.writableLength > 0) this.backendInput!.retain();
     if (ended < 0) return;
     if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
     this.awaiting = false;

@@ -1,0 +1,134 @@
+/**
+ * Run the real `dbmesh start` binary against a sandbox, for integration tests.
+ * Picks free ports, waits for the "dbmesh listening" log line (an event, not a sleep), and
+ * stops the process by pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SandboxInfo } from './sandbox.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const DBMESH_BIN = path.join(REPO_ROOT, 'bin', 'dbmesh.js');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface DbmeshOptions {
+  /** Deep-merged over the generated config (top-level keys replace). */
+  readonly overrides?: Record<string, unknown>;
+  readonly env?: Record<string, string>;
+}
+
+export interface DbmeshProcess {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly pid: number;
+  readonly configPath: string;
+  readonly child: ChildProcess;
+  /** Every log line (parsed JSON) the process wrote so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the first log line matching `pred` (past or future). */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resident set size of the dbmesh process, in bytes (from /proc). */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+export function sandboxConfig(sb: SandboxInfo, port: number, adminPort: number): Record<string, unknown> {
+  const servers = [sb.primary, ...sb.replicas];
+  return {
+    listen: { host: '127.0.0.1', port },
+    admin: { host: '127.0.0.1', port: adminPort, token: 'test-token' },
+    workers: 1,
+    users: [
+      { name: 'app', password: 'app_pw', cluster: 'main' },
+      { name: 'app2', password: 'app2_pw', cluster: 'main' },
+    ],
+    clusters: [{ name: 'main', type: 'replication', backends: servers.map((s) => ({ id: s.id, host: s.host, port: s.port })) }],
+    monitor: { user: 'monitor', password: 'monitor_pw' },
+  };
+}
+
+export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Promise<DbmeshProcess> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-test-'));
+  const configPath = path.join(dir, 'dbmesh.json');
+  writeFileSync(configPath, JSON.stringify({ ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) }, null, 2));
+  const child = spawn(process.execPath, [DBMESH_BIN, 'start', '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let partial = '';
+  const onText = (text: string): void => {
+    partial += text;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        parsed = { message: line, level: 'raw' };
+      }
+      logs.push(parsed);
+      for (const w of [...waiters]) if (w.pred(parsed)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(parsed);
+      }
+    }
+  };
+  child.stdout!.setEncoding('utf8').on('data', onText);
+  child.stderr!.setEncoding('utf8').on('data', onText);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 20000): Promise<Record<string, unknown>> => {
+    const seen = logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a dbmesh log line; last lines:\n${logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      void exited.then(() => { clearTimeout(timer); reject(new Error(`dbmesh exited (code ${child.exitCode}); last lines:\n${logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)); });
+    });
+  };
+
+  const proc: DbmeshProcess = {
+    port, adminPort, pid: child.pid!, configPath, child, logs, waitForLog,
+    rss: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const m = /VmRSS:\s+(\d+) kB/.exec(status);
+      return m ? Number(m[1]) * 1024 : 0;
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitForLog((l) => l.message === 'dbmesh listening');
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return proc;
+}
