@@ -9,7 +9,12 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { configCommand } from './commands/config-validate.js';
+import { reloadCommand } from './commands/reload.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
+import { statusCommand } from './commands/status.js';
+import { stopCommand } from './commands/stop.js';
+import { upgradeCommand } from './commands/upgrade.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -17,7 +22,15 @@ export async function main(argv: string[]): Promise<void> {
     .description('MySQL-protocol access proxy for MySQL, MariaDB and TiDB')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError()
+    // Program options only before the subcommand: otherwise `upgrade --version V` would
+    // be taken as the program's own --version.
+    .enablePositionalOptions()
     .addCommand(startCommand())
+    .addCommand(stopCommand())
+    .addCommand(statusCommand())
+    .addCommand(reloadCommand())
+    .addCommand(upgradeCommand())
+    .addCommand(rollbackCommand())
     .addCommand(configCommand());
   await program.parseAsync(argv);
 }

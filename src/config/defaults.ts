@@ -17,6 +17,8 @@ import type {
   MonitorConfig,
   ProtocolConfig,
   UserConfig,
+  SupervisorConfig,
+  WatchdogConfig,
 } from './types.js';
 
 /** A user entry as written in the file. */
@@ -38,6 +40,8 @@ export interface ConfigFile {
   readonly limits?: Partial<LimitsConfig>;
   readonly protocol?: Partial<ProtocolConfig>;
   readonly releases?: { readonly dir?: string };
+  readonly supervisor?: Partial<SupervisorConfig>;
+  readonly watchdog?: Partial<WatchdogConfig>;
   readonly log?: Partial<LogConfig>;
 }
 
@@ -51,6 +55,8 @@ export const DEFAULTS = deepFreeze({
   limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
   protocol: { allowLocalInfile: false },
   log: { level: 'info' },
+  supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, probationMs: 2000 },
+  watchdog: { softLimit: '1024MiB', hardLimit: '2048MiB', intervalMs: 1000 },
 } as const);
 
 /**
@@ -84,6 +90,8 @@ export function applyDefaults(file: ConfigFile, baseDir: string): Config {
     protocol: { ...d.protocol, ...file.protocol },
     releases: { dir: path.resolve(baseDir, file.releases?.dir ?? path.join(installRoot(), 'releases')) },
     log: { ...d.log, ...file.log },
+    supervisor: { ...d.supervisor, ...file.supervisor },
+    watchdog: { ...d.watchdog, ...file.watchdog },
   };
   return deepFreeze(config);
 }

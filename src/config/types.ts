@@ -63,6 +63,20 @@ export interface ReleasesConfig {
   readonly dir: string; // default "<install>/releases"
 }
 
+export interface SupervisorConfig {
+  readonly drainTimeoutMs: number; // default 30000
+  readonly readyTimeoutMs: number; // default 20000
+  readonly probationMs: number; // default 2000
+}
+
+export interface WatchdogConfig {
+  /** "512MiB", "1GiB" or "40%" (of the machine's or cgroup's memory). Default "1024MiB". */
+  readonly softLimit: string;
+  /** Default "2048MiB". */
+  readonly hardLimit: string;
+  readonly intervalMs: number; // default 1000
+}
+
 export interface LogConfig {
   readonly level: 'error' | 'warn' | 'info' | 'debug'; // default "info"
 }
@@ -77,5 +91,7 @@ export interface Config {
   readonly limits: LimitsConfig;
   readonly protocol: ProtocolConfig;
   readonly releases: ReleasesConfig;
+  readonly supervisor: SupervisorConfig;
+  readonly watchdog: WatchdogConfig;
   readonly log: LogConfig;
 }

@@ -26,6 +26,8 @@ export interface BackendLogin {
   readonly database: string | null;
   /** Capabilities the client side wants; intersected with the server's. */
   readonly capabilities: number;
+  /** MariaDB extended capabilities wanted (intersected with the server's offer). */
+  readonly mariadbCapabilities?: number;
   readonly charset: number;
   readonly connectAttrs: Buffer | null;
   readonly timeoutMs: number;
@@ -38,6 +40,7 @@ export interface BackendSession {
   readonly greeting: Greeting;
   /** Capabilities in force on this connection (client wish AND server offer). */
   readonly capabilities: number;
+  readonly mariadbCapabilities: number;
   /** The server's final OK payload (status flags, session-track data). */
   readonly okPayload: Buffer;
   readonly statusFlags: number;
@@ -65,6 +68,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
     const packets = new PacketAssembler();
     let greeting: Greeting | null = null;
     let caps = 0;
+    let extCaps = 0;
     let plugin = '';
     let scramble: Buffer = Buffer.alloc(0);
     let settled = false;
@@ -94,6 +98,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
         if (payload[0] === ERR_HEADER) throw new BackendLoginError(decodeErr(payload), payload);
         greeting = decodeGreeting(payload);
         caps = (login.capabilities & greeting.capabilities) >>> 0;
+        extCaps = ((login.mariadbCapabilities ?? 0) & (greeting.mariadbCapabilities ?? 0)) >>> 0;
         plugin = greeting.capabilities & CLIENT_PLUGIN_AUTH ? greeting.authPlugin : MYSQL_NATIVE_PASSWORD;
         if (plugin !== CACHING_SHA2_PASSWORD) plugin = MYSQL_NATIVE_PASSWORD;
         scramble = greeting.scramble;
@@ -101,6 +106,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
           capabilities: caps, maxPacketSize: 0x40000000, charset: login.charset || greeting.charset,
           user: login.user, authResponse: authAnswer(plugin, login.password, scramble),
           database: login.database, authPlugin: plugin, connectAttrs: login.connectAttrs,
+          mariadbCapabilities: extCaps,
         }), seq + 1);
         return;
       }
@@ -112,7 +118,7 @@ export function connectBackend(login: BackendLogin): Promise<BackendSession> {
         socket.removeListener('error', fail);
         socket.removeListener('close', onClose);
         const rest = packets.bufferedBytes > 0 ? packets.drain() : null;
-        resolve({ socket, input, greeting, capabilities: caps, okPayload: Buffer.from(payload), statusFlags: decodeOk(payload).statusFlags, leftover: rest });
+        resolve({ socket, input, greeting, capabilities: caps, mariadbCapabilities: extCaps, okPayload: Buffer.from(payload), statusFlags: decodeOk(payload).statusFlags, leftover: rest });
       } else if (head === ERR_HEADER) {
         throw new BackendLoginError(decodeErr(payload), Buffer.from(payload));
       } else if (head === AUTH_SWITCH_HEADER) {

@@ -77,6 +77,21 @@ export const DBMESH_CAPABILITIES =
   CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS |
   CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF;
 
+// --- MariaDB extended capabilities (greeting reserved bytes 6..9 / handshake response filler
+// bytes 19..22), present when the server clears CLIENT_LONG_PASSWORD ("CLIENT_MYSQL").
+export const MARIADB_CLIENT_PROGRESS = 1 << 0;
+export const MARIADB_CLIENT_COM_MULTI = 1 << 1;
+export const MARIADB_CLIENT_STMT_BULK_OPERATIONS = 1 << 2;
+export const MARIADB_CLIENT_EXTENDED_TYPE_INFO = 1 << 3;
+export const MARIADB_CLIENT_CACHE_METADATA = 1 << 4;
+/**
+ * MariaDB extensions dbmesh relays: extended type info only adds fields inside column
+ * definitions (which dbmesh never decodes), so drivers see JSON/UUID types as they would
+ * directly. Progress reports (ERR-headed packets mid-result), bulk execute and cached
+ * metadata change framing and are not offered.
+ */
+export const DBMESH_MARIADB_CAPABILITIES = MARIADB_CLIENT_EXTENDED_TYPE_INFO;
+
 // --- Server status flags (OK / EOF packets) ---
 export const SERVER_STATUS_IN_TRANS = 0x0001;
 export const SERVER_STATUS_AUTOCOMMIT = 0x0002;

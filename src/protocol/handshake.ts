@@ -4,7 +4,7 @@
  * Pure encode/decode; the auth flows live in worker/ (server side) and pool/ (client side).
  */
 import {
-  CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH,
+  CLIENT_LONG_PASSWORD, CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_PLUGIN_AUTH,
   CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
   CLIENT_SSL, AUTH_SWITCH_HEADER, PROTOCOL_VERSION_10,
 } from './constants.js';
@@ -19,6 +19,8 @@ export interface Greeting {
   readonly charset: number;
   readonly statusFlags: number;
   readonly authPlugin: string;
+  /** MariaDB extended capabilities; 0 unless the server cleared CLIENT_LONG_PASSWORD. */
+  readonly mariadbCapabilities?: number;
 }
 
 export function encodeGreeting(g: Greeting): Buffer {
@@ -38,7 +40,8 @@ export function encodeGreeting(g: Greeting): Buffer {
     .u16(g.statusFlags)
     .u16((g.capabilities >>> 16) & 0xffff)
     .u8(g.scramble.length + 1)
-    .zeros(10)
+    .zeros(6)
+    .u32(g.capabilities & CLIENT_LONG_PASSWORD ? 0 : g.mariadbCapabilities ?? 0)
     .nulBytes(part2)
     .nulBytes(plugin)
     .done();
@@ -57,13 +60,16 @@ export function decodeGreeting(payload: Buffer): Greeting {
   let statusFlags = 0;
   let part2: Buffer = Buffer.alloc(0);
   let authPlugin = 'mysql_native_password';
+  let mariadbCapabilities = 0;
   if (r.remaining() > 0) {
     charset = r.u8();
     statusFlags = r.u16();
     capabilities |= r.u16() << 16;
     capabilities >>>= 0;
     const authLen = r.u8();
-    r.skip(10); // reserved (MariaDB: 6 bytes filler + 4 bytes extended capabilities)
+    r.skip(6); // reserved
+    const ext = r.u32(); // MariaDB: extended capabilities when CLIENT_LONG_PASSWORD is clear
+    if (!(capabilities & CLIENT_LONG_PASSWORD)) mariadbCapabilities = ext;
     if (capabilities & CLIENT_SECURE_CONNECTION) {
       const n = Math.max(13, authLen - 8);
       part2 = r.bytes(Math.min(n, r.remaining()));
@@ -72,7 +78,7 @@ export function decodeGreeting(payload: Buffer): Greeting {
     if (capabilities & CLIENT_PLUGIN_AUTH) authPlugin = r.nulString();
   }
   return {
-    protocolVersion, serverVersion, connectionId, capabilities, charset, statusFlags, authPlugin,
+    protocolVersion, serverVersion, connectionId, capabilities, charset, statusFlags, authPlugin, mariadbCapabilities,
     scramble: Buffer.concat([part1, part2]),
   };
 }
@@ -87,6 +93,8 @@ export interface HandshakeResponse {
   readonly authPlugin: string | null;
   /** Raw connect-attributes block (lenenc total length + pairs), relayed unchanged. */
   readonly connectAttrs: Buffer | null;
+  /** MariaDB extended capabilities (filler bytes 19..22) when CLIENT_LONG_PASSWORD is clear. */
+  readonly mariadbCapabilities?: number;
 }
 
 /** True when the 32-byte packet is an SSLRequest rather than a full response. */
@@ -100,7 +108,9 @@ export function decodeHandshakeResponse(payload: Buffer): HandshakeResponse {
   if (!(capabilities & CLIENT_PROTOCOL_41)) throw new MalformedPacket('pre-4.1 handshake');
   const maxPacketSize = r.u32();
   const charset = r.u8();
-  r.skip(23);
+  r.skip(19);
+  const ext = r.u32();
+  const mariadbCapabilities = capabilities & CLIENT_LONG_PASSWORD ? 0 : ext;
   const user = r.nulString();
   let authResponse: Buffer;
   if (capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) authResponse = r.lenencBytes();
@@ -117,7 +127,7 @@ export function decodeHandshakeResponse(payload: Buffer): HandshakeResponse {
     r.skip(len);
     connectAttrs = payload.subarray(start, r.pos);
   }
-  return { capabilities, maxPacketSize, charset, user, authResponse, database, authPlugin, connectAttrs };
+  return { capabilities, maxPacketSize, charset, user, authResponse, database, authPlugin, connectAttrs, mariadbCapabilities };
 }
 
 export function encodeHandshakeResponse(h: HandshakeResponse): Buffer {
@@ -128,13 +138,17 @@ export function encodeHandshakeResponse(h: HandshakeResponse): Buffer {
   if (db === null) caps &= ~CLIENT_CONNECT_WITH_DB;
   if (h.connectAttrs === null) caps &= ~CLIENT_CONNECT_ATTRS;
   const lenencAuth = (caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) !== 0;
+  // Without either flag the auth data is NUL-terminated (as decodeHandshakeResponse reads it).
+  const secureAuth = (caps & CLIENT_SECURE_CONNECTION) !== 0;
   const size = 4 + 4 + 1 + 23 + user.length + 1 +
     (lenencAuth ? lenencSize(h.authResponse.length) : 1) + h.authResponse.length +
     (db ? db.length + 1 : 0) + (plugin && caps & CLIENT_PLUGIN_AUTH ? plugin.length + 1 : 0) +
     (h.connectAttrs ? h.connectAttrs.length : 0);
-  const w = new PayloadWriter(size).u32(caps).u32(h.maxPacketSize).u8(h.charset).zeros(23).nulBytes(user);
+  const w = new PayloadWriter(size).u32(caps).u32(h.maxPacketSize).u8(h.charset).zeros(19)
+    .u32(caps & CLIENT_LONG_PASSWORD ? 0 : h.mariadbCapabilities ?? 0).nulBytes(user);
   if (lenencAuth) w.lenencBytes(h.authResponse);
-  else w.u8(h.authResponse.length).bytes(h.authResponse);
+  else if (secureAuth) w.u8(h.authResponse.length).bytes(h.authResponse);
+  else w.nulBytes(h.authResponse);
   if (db) w.nulBytes(db);
   if (plugin && caps & CLIENT_PLUGIN_AUTH) w.nulBytes(plugin);
   if (h.connectAttrs) w.bytes(h.connectAttrs);

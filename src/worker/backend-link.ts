@@ -33,7 +33,7 @@ export class BackendUnavailable extends Error {
   }
 }
 
-export async function openBackendFor(host: SessionHost, user: UserConfig, hs: Pick<HandshakeResponse, 'capabilities' | 'charset' | 'database' | 'connectAttrs'>): Promise<OpenedBackend> {
+export async function openBackendFor(host: SessionHost, user: UserConfig, hs: Pick<HandshakeResponse, 'capabilities' | 'charset' | 'database' | 'connectAttrs' | 'mariadbCapabilities'>): Promise<OpenedBackend> {
   let target = host.directory.primary(user.cluster);
   if (target === null) {
     await host.directory.refresh();
@@ -43,12 +43,13 @@ export async function openBackendFor(host: SessionHost, user: UserConfig, hs: Pi
   const login = {
     host: target.host, port: target.port, user: user.backendUser, password: user.backendPassword,
     database: hs.database, capabilities: hs.capabilities, charset: hs.charset,
+    mariadbCapabilities: hs.mariadbCapabilities ?? 0,
     connectAttrs: hs.connectAttrs, timeoutMs: host.config.limits.connectTimeoutMs,
   };
   try {
     const s = await connectBackend(login);
     host.directory.noteGreeting(user.cluster, s.greeting);
-    if ((s.capabilities & SHAPE_CAPS) !== (hs.capabilities & SHAPE_CAPS)) {
+    if ((s.capabilities & SHAPE_CAPS) !== (hs.capabilities & SHAPE_CAPS) || s.mariadbCapabilities !== (hs.mariadbCapabilities ?? 0)) {
       s.socket.destroy();
       throw new BackendUnavailable(`backend ${target.id} does not support the client's protocol capabilities`);
     }

@@ -40,14 +40,14 @@ export async function changeUser(session: ClientSession, host: SessionHost, p: P
   }
   if (!ok || !user) {
     const e = DBM_ERR.ACCESS_DENIED;
-    session.sendError(e, seq, [req.user, 'dbmesh', req.authResponse.length > 0 ? 'YES' : 'NO']);
+    session.sendError(e, seq, [req.user, session.remoteHost, req.authResponse.length > 0 ? 'YES' : 'NO']);
     host.log.info('change user refused', { conn_id: session.id, user: req.user });
     return false;
   }
   const charset = req.charset ?? session.charset;
   try {
     const b = await openBackendFor(host, user, {
-      capabilities: session.capabilities, charset, database: req.database.length > 0 ? req.database : null,
+      capabilities: session.capabilities, mariadbCapabilities: session.mariadbCapabilities, charset, database: req.database.length > 0 ? req.database : null,
       connectAttrs: req.connectAttrs ?? session.connectAttrs,
     });
     const old = session.detachBackend();

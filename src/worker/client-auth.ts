@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { Config, UserConfig } from '../config/types.js';
 import { DBM_ERR, formatMessage } from '../errors/index.js';
 import {
-  CLIENT_LOCAL_FILES, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41, DBMESH_CAPABILITIES,
+  CLIENT_LOCAL_FILES, CLIENT_PLUGIN_AUTH, DBMESH_MARIADB_CAPABILITIES, CLIENT_PROTOCOL_41, DBMESH_CAPABILITIES,
   MYSQL_NATIVE_PASSWORD, PROTOCOL_VERSION_10, SERVER_STATUS_AUTOCOMMIT, UTF8MB4_GENERAL_CI,
 } from '../protocol/constants.js';
 import { frame, type Packet } from '../protocol/framing.js';
@@ -56,6 +56,7 @@ export class ClientAuth {
       charset: backend?.charset || UTF8MB4_GENERAL_CI,
       statusFlags: SERVER_STATUS_AUTOCOMMIT,
       authPlugin: MYSQL_NATIVE_PASSWORD,
+      mariadbCapabilities: (backend?.mariadbCapabilities ?? 0) & DBMESH_MARIADB_CAPABILITIES,
     });
     this.socket.write(frame(payload, 0).bytes);
   }
@@ -80,7 +81,10 @@ export class ClientAuth {
       return this.reject(p.seq + 1, 'auth_failed', e.errno, e.sqlState, e.template);
     }
     const r = decodeHandshakeResponse(p.payload);
-    this.response = { ...r, capabilities: (r.capabilities & this.capabilities) >>> 0 };
+    this.response = {
+      ...r, capabilities: (r.capabilities & this.capabilities) >>> 0,
+      mariadbCapabilities: (r.mariadbCapabilities ?? 0) & DBMESH_MARIADB_CAPABILITIES,
+    };
     this.user = this.config.users.find((u) => u.name === r.user);
     const plugin = r.authPlugin ?? MYSQL_NATIVE_PASSWORD;
     if (plugin !== MYSQL_NATIVE_PASSWORD) {

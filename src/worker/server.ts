@@ -31,6 +31,11 @@ export class ProxyServer implements SessionHost {
   private draining = false;
   private idleWaiters: (() => void)[] = [];
 
+  /** Called at each session's command boundary (the drain controller moves sessions there). */
+  onBoundary: ((s: ClientSession) => void) | null = null;
+  /** Asks the master for a session held by another worker; null when standalone. */
+  remoteLookup: ((id: number, kill: boolean) => Promise<number | null>) | null = null;
+
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.directory = new ReadOnlyProbeDirectory(config);
     this.idPrefix = opts.idPrefix ?? 0;
@@ -80,6 +85,7 @@ export class ProxyServer implements SessionHost {
     const id = this.allocateId();
     const session = new ClientSession(id, socket, this);
     this.sessions.set(id, session);
+    session.greet();
   }
 
   private allocateId(): number {
@@ -96,9 +102,48 @@ export class ProxyServer implements SessionHost {
     countClose(reason);
     const level = reason === CloseReason.CLIENT_QUIT ? 'debug' : 'info';
     if (this.log.isLevelEnabled(level)) {
-      this.log.log(level, 'client connection closed', { conn_id: s.id, user: s.user?.name ?? null, reason, duration_ms: Date.now() - s.startedAt });
+      this.log.log(level, 'client connection closed', { conn_id: s.id, user: s.user?.name ?? null, reason, detail: s.closeDetail, duration_ms: Date.now() - s.startedAt });
     }
     if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  sessionAtBoundary(s: ClientSession): void {
+    this.onBoundary?.(s);
+  }
+
+  lookupRemoteSession(id: number, kill: boolean): Promise<number | null> {
+    return this.remoteLookup ? this.remoteLookup(id, kill) : Promise.resolve(null);
+  }
+
+  /**
+   * Stop taking new connections. Under node:cluster this deregisters the worker from the
+   * master's round robin; a connection already on its way here is refused by node and
+   * re-dispatched by the master to another worker.
+   */
+  stopAccepting(): void {
+    this.draining = true;
+    this.server?.close();
+    this.server = null;
+  }
+
+  /** Resolves when no session is left. */
+  whenEmpty(): Promise<void> {
+    return this.sessions.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  sessionMoved(s: ClientSession): void {
+    this.sessions.delete(s.id);
+    if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Register a session that moved here from another worker. */
+  adoptSession(s: ClientSession): void {
+    this.sessions.set(s.id, s);
+  }
+
+  /** Sessions currently here (for handoff sweeps and stats). */
+  allSessions(): IterableIterator<ClientSession> {
+    return this.sessions.values();
   }
 
   /** Apply a new config snapshot to new sessions (running sessions keep theirs until they end). */

@@ -18,4 +18,10 @@ export interface SessionHost {
   offeredCapabilities(greeting: Greeting | null): number;
   findSession(id: number): ClientSession | undefined;
   sessionClosed(s: ClientSession, reason: CloseReason): void;
+  /** The session just finished a command (or its handshake): a safe point to move or close it. */
+  sessionAtBoundary(s: ClientSession): void;
+  /** Find a session in another worker (KILL of an id this worker does not hold). */
+  lookupRemoteSession(id: number, kill: boolean): Promise<number | null>;
+  /** The session left this worker (handed off); not a close. */
+  sessionMoved(s: ClientSession): void;
 }

@@ -37,6 +37,7 @@ import { openBackendFor, type OpenedBackend } from './backend-link.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
 import type { SocketInput } from '../pool/socket-input.js';
+import type { SessionSnapshot } from '../ipc/messages.js';
 
 const enum Phase { Handshake, Connecting, Commands, Closed }
 
@@ -70,26 +71,87 @@ export class ClientSession {
   connectAttrs: Buffer | null = null;
   charset = 0;
   capabilities = 0;
+  mariadbCapabilities = 0;
   user: UserConfig | null = null;
   statusFlags = SERVER_STATUS_AUTOCOMMIT;
-  readonly startedAt = Date.now();
+  startedAt = Date.now();
+  /** What exactly ended the session, when more is known than the reason (logged). */
+  closeDetail: string | null = null;
+  backendId = '';
 
   constructor(
     readonly id: number,
     private readonly client: net.Socket,
     private readonly host: SessionHost,
   ) {
-    const config = host.config;
     this.scanner = new ResponseScanner(false);
+    this.auth = null;
+    this.handshakeTimer = null;
     client.setNoDelay(true);
     client.on('data', (c: Buffer) => this.onClientData(c));
-    client.on('error', () => this.close(CloseReason.CLIENT_NETWORK));
+    client.on('error', (err: NodeJS.ErrnoException) => {
+      this.closeDetail = `client socket: ${err.code ?? err.message}`;
+      this.close(CloseReason.CLIENT_NETWORK);
+    });
     client.on('close', () => this.close(CloseReason.CLIENT_NETWORK));
     client.on('drain', () => this.backend?.resume());
-    this.handshakeTimer = setTimeout(() => this.close(CloseReason.HANDSHAKE_TIMEOUT), config.limits.handshakeTimeoutMs);
+  }
+
+  /** A new connection: send the greeting and start the handshake clock. */
+  greet(): void {
+    const host = this.host;
+    this.handshakeTimer = setTimeout(() => this.close(CloseReason.HANDSHAKE_TIMEOUT), host.config.limits.handshakeTimeoutMs);
     const greeting = host.directory.greeting(host.defaultCluster());
-    this.auth = new ClientAuth(client, config, host.offeredCapabilities(greeting), client.remoteAddress ?? 'unknown');
-    this.auth.greet(id, greeting);
+    this.auth = new ClientAuth(this.client, host.config, host.offeredCapabilities(greeting), this.remoteHost);
+    this.auth.greet(this.id, greeting);
+  }
+
+  /** A session moved here from another worker, with its backend connection. */
+  adopt(snap: SessionSnapshot, user: UserConfig, backend: OpenedBackend): void {
+    this.user = user;
+    this.capabilities = snap.capabilities;
+    this.mariadbCapabilities = snap.mariadbCapabilities;
+    this.charset = snap.charset;
+    this.scramble = Buffer.from(snap.scramble, 'base64');
+    this.connectAttrs = snap.connectAttrs === null ? null : Buffer.from(snap.connectAttrs, 'base64');
+    this.scanner.setDeprecateEof((this.capabilities & CLIENT_DEPRECATE_EOF) !== 0);
+    this.attachBackend(backend);
+    this.statusFlags = snap.statusFlags;
+    this.phase = Phase.Commands;
+    const pending = Buffer.from(snap.pending, 'base64');
+    if (pending.length > 0) this.inbound.push(pending);
+    this.pump();
+  }
+
+  /**
+   * At a command boundary, stop this session here and return what another worker needs to
+   * continue it: the snapshot and both sockets. Returns null when the session is busy.
+   */
+  detachForHandoff(): { snapshot: SessionSnapshot; client: net.Socket; backend: net.Socket } | null {
+    if (!this.idle || this.packetWaiter || this.backend === null || this.user === null) return null;
+    const client = this.client;
+    client.pause();
+    // Bytes Node already read but did not emit stay in the stream buffer: take them along.
+    for (let c = client.read() as Buffer | null; c !== null; c = client.read() as Buffer | null) this.inbound.push(c);
+    const snapshot: SessionSnapshot = {
+      id: this.id, user: this.user.name, capabilities: this.capabilities, mariadbCapabilities: this.mariadbCapabilities, charset: this.charset,
+      statusFlags: this.statusFlags, scramble: this.scramble.toString('base64'),
+      connectAttrs: this.connectAttrs ? this.connectAttrs.toString('base64') : null,
+      backendThreadId: this.backendThreadId, backendId: this.backendId,
+      pending: this.inbound.bufferedBytes > 0 ? this.inbound.drain().toString('base64') : '', startedAt: this.startedAt,
+    };
+    const backend = this.detachBackend()!;
+    backend.pause();
+    client.removeAllListeners('data').removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
+    client.on('error', () => {});
+    this.phase = Phase.Closed;
+    this.host.sessionMoved(this);
+    return { snapshot, client, backend };
+  }
+
+  /** The client's address as the server would name it in messages. */
+  get remoteHost(): string {
+    return this.client.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
   }
 
   get config(): Config {
@@ -173,6 +235,7 @@ export class ClientSession {
     this.charset = outcome.response.charset;
     this.user = outcome.user;
     this.capabilities = outcome.response.capabilities;
+    this.mariadbCapabilities = outcome.response.mariadbCapabilities ?? 0;
     this.scanner.setDeprecateEof((this.capabilities & CLIENT_DEPRECATE_EOF) !== 0);
     this.phase = Phase.Connecting;
     this.updateClientFlow();
@@ -197,6 +260,7 @@ export class ClientSession {
     this.client.write(frame(b.okPayload, seq).bytes);
     this.phase = Phase.Commands;
     this.pump();
+    if (this.idle) this.host.sessionAtBoundary(this);
   }
 
   private onBackendFailed(e: { payload?: Buffer; message: string }, seq: number): void {
@@ -210,6 +274,7 @@ export class ClientSession {
   attachBackend(b: OpenedBackend): void {
     this.backend = b.socket;
     this.backendThreadId = b.threadId;
+    this.backendId = b.backendId;
     this.statusFlags = b.statusFlags;
     this.backendInput = b.input;
     b.input.handler = (c: Buffer) => this.onBackendData(c);
@@ -323,10 +388,7 @@ export class ClientSession {
 
   private killById(targetId: number, scope: 'connection' | 'query', modifier: string, seq: number): void {
     const target = this.host.findSession(targetId);
-    if (!target) {
-      this.sendError(DBM_ERR.NO_SUCH_THREAD, seq, [targetId]);
-      return;
-    }
+    if (!target) return this.killRemote(targetId, scope, modifier, seq);
     if (target.backendThreadId === 0) {
       // Not yet (or no longer) on a backend: nothing runs there to kill.
       if (scope === 'connection') target.close(CloseReason.KILLED);
@@ -340,6 +402,23 @@ export class ClientSession {
     const { bytes } = frame(payload, 0);
     this.forward({ seq: 0, payload, raw: bytes }, ResponseKind.Result);
     if (scope === 'connection' && target !== this) target.markKilled();
+  }
+
+  /** The target lives in another worker: ask the master which backend thread serves it. */
+  private killRemote(targetId: number, scope: 'connection' | 'query', modifier: string, seq: number): void {
+    this.awaiting = true; // hold further commands until the KILL is answered
+    this.scanner.reset();
+    void this.host.lookupRemoteSession(targetId, scope === 'connection').then((threadId) => {
+      if ((this.phase as Phase) === Phase.Closed) return;
+      this.awaiting = false;
+      if (threadId === null) this.sendError(DBM_ERR.NO_SUCH_THREAD, seq, [targetId]);
+      else {
+        const sql = formatKill({ scope, modifier, id: targetId }, threadId);
+        const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
+        this.forward({ seq: 0, payload, raw: frame(payload, 0).bytes }, ResponseKind.Result);
+      }
+      this.pump();
+    });
   }
 
   /** The backend thread was killed on a client's request: close when it goes. */
@@ -387,6 +466,7 @@ export class ClientSession {
     if (this.scanner.statusFlags >= 0) this.statusFlags = this.scanner.statusFlags;
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
     this.pump();
+    if (this.idle) this.host.sessionAtBoundary(this);
   }
 
   private onBackendLost(socket: net.Socket): void {

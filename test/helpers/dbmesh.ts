@@ -4,7 +4,7 @@
  * stops the process by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +41,10 @@ export interface DbmeshProcess {
   readonly logs: Record<string, unknown>[];
   /** Resolves with the first log line matching `pred` (past or future). */
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** Resident set size of the dbmesh process, in bytes (from /proc). */
+  /** Resident set size of the dbmesh worker processes (summed), in bytes (from /proc). */
   rss(): number;
+  /** Pids of the master's worker processes. */
+  workerPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,20 @@ export function sandboxConfig(sb: SandboxInfo, port: number, adminPort: number):
     clusters: [{ name: 'main', type: 'replication', backends: servers.map((s) => ({ id: s.id, host: s.host, port: s.port })) }],
     monitor: { user: 'monitor', password: 'monitor_pw' },
   };
+}
+
+/** Direct children of a process (its threads' children lists, from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // process gone
+  }
+  return out;
 }
 
 export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Promise<DbmeshProcess> {
@@ -109,10 +125,18 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
 
   const proc: DbmeshProcess = {
     port, adminPort, pid: child.pid!, configPath, child, logs, waitForLog,
+    workerPids: () => childPids(child.pid!),
     rss: () => {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const m = /VmRSS:\s+(\d+) kB/.exec(status);
-      return m ? Number(m[1]) * 1024 : 0;
+      let total = 0;
+      for (const pid of childPids(child.pid!)) {
+        try {
+          const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+          if (m) total += Number(m[1]) * 1024;
+        } catch {
+          // exited between listing and reading
+        }
+      }
+      return total;
     },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

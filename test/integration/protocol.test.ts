@@ -73,12 +73,17 @@ describe('protocol conformance (raw packets, direct vs dbmesh)', function () {
         // Cursor: execute opens it, fetches return rows in batches until LAST_ROW_SENT.
         expect(hex(await via.execute(sv.id, true))).to.deep.equal(hex(await direct.execute(sd.id, true)));
         let fetched = 0;
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 3; i++) {
           const fv = await via.fetch(sv.id, 10);
           expect(hex(fv)).to.deep.equal(hex(await direct.fetch(sd.id, 10)));
           fetched += fv.length - 1;
         }
         expect(fetched).to.equal(25);
+        // Past the end the cursor is closed: both answer ERR 1421 (the message names the
+        // server-side statement id, which depends on the server's counters, so compare codes).
+        const past = await via.fetch(sv.id, 10);
+        expect(past[0]!.payload[0]).to.equal(0xff);
+        expect(past[0]!.payload.readUInt16LE(1)).to.equal((await direct.fetch(sd.id, 10))[0]!.payload.readUInt16LE(1));
         // COM_STMT_RESET, COM_PING, COM_INIT_DB, COM_SET_OPTION, COM_FIELD_LIST, COM_STMT_CLOSE.
         const reset = Buffer.alloc(5); reset[0] = 0x1a; reset.writeUInt32LE(sv.id, 1);
         const resetD = Buffer.from(reset); resetD.writeUInt32LE(sd.id, 1);

@@ -20,12 +20,13 @@ export function startCommand(): Command {
   return new Command('start')
     .description('run dbmesh in the foreground')
     .requiredOption('-c, --config <file>', 'config file (.json, .yaml or .yml)')
-    .action(async (opts: { config: string }) => {
-      await start(opts.config);
+    .option('--standalone', 'one worker in this process, no supervisor (debugging)')
+    .action(async (opts: { config: string; standalone?: boolean }) => {
+      await start(opts.config, opts.standalone === true);
     });
 }
 
-async function start(file: string): Promise<void> {
+async function start(file: string, standalone: boolean): Promise<void> {
   let config: Config;
   try {
     config = loadConfigFile(file);
@@ -34,6 +35,12 @@ async function start(file: string): Promise<void> {
     return;
   }
   setLogLevel(config.log.level);
+  if (!standalone) {
+    // The master handles its own signals (reload, upgrade, graceful and immediate stop).
+    const { runMaster } = await import('../../master/index.js');
+    await runMaster(config, path.resolve(file));
+    return;
+  }
   const { startStandalone } = await loadRuntime();
   // Absolute, so a later reload reads the same file whatever the cwd has become.
   const running = await startStandalone(config, path.resolve(file));

@@ -1,0 +1,76 @@
+/** `dbmesh status [--json] --config FILE`: the running master, its workers and alerts. */
+import { Command } from 'commander';
+import type { MasterStatus, WorkerStatus } from '../../master/control.js';
+import { CONFIG_OPTION_HELP, adminAction, adminFetch, readJson, unexpected } from '../admin-client.js';
+
+const MIB = 1024 * 1024;
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('show the running master: version, uptime, config version, workers, alerts')
+    .requiredOption('-c, --config <file>', CONFIG_OPTION_HELP)
+    .option('--json', 'print the status as JSON (as the admin API returns it)')
+    .action(
+      adminAction<{ config: string; json?: boolean }>(async (target, opts) => {
+        const res = await adminFetch(target, 'GET', '/api/status');
+        if (res.status !== 200) throw await unexpected(res);
+        const status = await readJson<MasterStatus>(res);
+        process.stdout.write(opts.json === true ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status));
+      }),
+    );
+}
+
+/** The human view: a few master lines, a table of workers, then alerts. */
+export function formatStatus(s: MasterStatus): string {
+  const lines = [
+    `master pid      ${s.pid}`,
+    `version         ${s.version}`,
+    `uptime          ${formatDuration(s.uptimeSeconds)}`,
+    `config version  ${s.configVersion}${s.configPath ? ` (${s.configPath})` : ''}`,
+    `watchdog        soft ${mib(s.watchdog.softLimitBytes)} MiB, hard ${mib(s.watchdog.hardLimitBytes)} MiB; ` +
+      `${s.watchdog.softReplacements} replaced, ${s.watchdog.hardKills} killed`,
+    '',
+    ...workerTable(s.workers),
+    '',
+    ...(s.alerts.length === 0 ? ['alerts: none'] : ['alerts:', ...s.alerts.map((a) => `  ${a}`)]),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+function workerTable(workers: readonly WorkerStatus[]): string[] {
+  if (workers.length === 0) return ['workers: none'];
+  const header = ['WORKER', 'PID', 'VERSION', 'STATE', 'CONNECTIONS', 'RSS MiB', 'RESTARTS'];
+  const rows = workers.map((w) => [
+    String(w.id),
+    String(w.pid),
+    w.version,
+    w.state,
+    String(w.connections),
+    mib(w.rssBytes),
+    String(w.restarts),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((cells) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+function mib(bytes: number): string {
+  return (bytes / MIB).toFixed(1);
+}
+
+/** 93784 -> "1d 2h 3m 4s"; leading zero units are left out. */
+export function formatDuration(totalSeconds: number): string {
+  let rest = Math.max(0, Math.floor(totalSeconds));
+  const parts: string[] = [];
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
+  }
+  parts.push(`${rest}s`);
+  return parts.join(' ');
+}

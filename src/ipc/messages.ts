@@ -1,0 +1,50 @@
+/**
+ * Master <-> worker messages. Every message carries the protocol version `v`, an action
+ * `act` and a sequence number `seq`; requests are answered by `{ act: 'ack', ack: seq }`.
+ * A master drives workers of older or newer releases, so receivers ignore unknown fields and
+ * count (never crash on) unknown actions. Bump IPC_VERSION only for incompatible changes.
+ */
+import type { Config } from '../config/types.js';
+
+export const IPC_VERSION = 1;
+
+/** Session state that travels with a moved client (the backend connection moves too). */
+export interface SessionSnapshot {
+  readonly id: number;
+  readonly user: string;
+  readonly capabilities: number;
+  readonly mariadbCapabilities: number;
+  readonly charset: number;
+  readonly statusFlags: number;
+  readonly scramble: string; // base64
+  readonly connectAttrs: string | null; // base64
+  readonly backendThreadId: number;
+  readonly backendId: string;
+  /** Client bytes read but not yet processed (a partial or pipelined command), base64. */
+  readonly pending: string;
+  readonly startedAt: number;
+}
+
+// ---- master -> worker
+export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number }
+export interface DrainMsg { v: number; act: 'drain'; seq: number; timeoutMs: number }
+export interface StopMsg { v: number; act: 'stop'; seq: number; timeoutMs: number }
+export interface AdoptMsg { v: number; act: 'adopt'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
+export interface FindSessionMsg { v: number; act: 'find-session'; seq: number; connId: number; kill: boolean }
+export interface DebugAllocMsg { v: number; act: 'debug-alloc'; seq: number; mib: number }
+
+// ---- worker -> master
+export interface ReadyMsg { v: number; act: 'ready'; seq: number; version: string; pid: number }
+export interface AckMsg { v: number; act: 'ack'; seq: number; ack: number; ok: boolean; error?: string; data?: unknown }
+export interface HandoffMsg { v: number; act: 'handoff'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
+export interface AdoptedMsg { v: number; act: 'adopted'; seq: number; token: string; ok: boolean; error?: string }
+export interface StatsMsg { v: number; act: 'stats'; seq: number; connections: number; draining: boolean }
+/** A session asks which backend thread serves dbmesh connection `connId` (KILL across workers). */
+export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
+
+export type ToWorker = ConfigMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | DebugAllocMsg | AckMsg;
+export type ToMaster = ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | LookupSessionMsg;
+
+export function isIpcMessage(m: unknown): m is { v: number; act: string; seq: number } {
+  return typeof m === 'object' && m !== null && typeof (m as { act?: unknown }).act === 'string' && typeof (m as { seq?: unknown }).seq === 'number';
+}

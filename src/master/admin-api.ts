@@ -1,0 +1,144 @@
+/**
+ * The admin HTTP API (status, reload, upgrade, rollback, stop, /metrics): transport only.
+ * Every request needs `Authorization: Bearer <admin.token>`; an empty configured token
+ * refuses everything. Routes and their MasterControl calls are in admin-routes.ts.
+ * Error bodies are `{"error": "..."}` and never carry stack traces or internal paths.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AdminConfig } from '../config/index.js';
+import type { Logger } from '../observability/logger.js';
+import { ROUTES, errorMessage, sendJson } from './admin-routes.js';
+import type { MasterControl } from './control.js';
+
+export interface AdminApi {
+  /** The port actually bound (differs from admin.port when that is 0). */
+  readonly port: number;
+  /** Stop accepting, let in-flight requests finish (forced after a grace period). */
+  close(): Promise<void>;
+}
+
+/** Largest request body accepted; larger is 413. */
+export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
+/**
+ * An oversized body is still read (and dropped) up to this much before the 413 goes out:
+ * closing a socket with unread input makes the kernel send RST, and the client may lose
+ * the 413 it was about to read. Beyond this we answer at once and close.
+ */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+const CLOSE_GRACE_MS = 5_000;
+
+type BodyResult = { readonly body: Buffer } | { readonly tooLarge: true };
+
+export async function startAdminApi(admin: AdminConfig, control: MasterControl, log: Logger): Promise<AdminApi> {
+  const tokenDigest = admin.token === '' ? undefined : digest(admin.token);
+  if (tokenDigest === undefined) log.warn('admin.token is empty: the admin API refuses every request');
+  const server = createServer((req, res) => {
+    handle(req, res, tokenDigest, control, log).catch((err: unknown) => internalError(res, log, err));
+  });
+  await listen(server, admin);
+  server.on('error', (err) => log.error('admin api server error', { error: err.message }));
+  const port = (server.address() as AddressInfo).port;
+  log.info('admin api listening', { host: admin.host, port });
+  return { port, close: () => closeServer(server) };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  tokenDigest: Buffer | undefined,
+  control: MasterControl,
+  log: Logger,
+): Promise<void> {
+  if (!authorized(req.headers.authorization, tokenDigest)) {
+    sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="dbmesh"' });
+    return;
+  }
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const route = ROUTES.get(path);
+  if (route === undefined) {
+    sendJson(res, 404, { error: 'not found' });
+    return;
+  }
+  if (req.method !== route.method) {
+    sendJson(res, 405, { error: `method not allowed; use ${route.method}` }, { allow: route.method });
+    return;
+  }
+  let body: Buffer = Buffer.alloc(0);
+  if (route.method === 'POST') {
+    const read = await readBody(req);
+    if ('tooLarge' in read) {
+      sendJson(res, 413, { error: `request body larger than ${ADMIN_MAX_BODY_BYTES} bytes` }, { connection: 'close' });
+      return;
+    }
+    body = read.body;
+  }
+  await route.handle({ control, log, body, res });
+}
+
+/** Constant-time: both sides are hashed to equal-length digests before comparing. */
+function authorized(header: string | undefined, tokenDigest: Buffer | undefined): boolean {
+  if (tokenDigest === undefined || header === undefined) return false;
+  const match = /^Bearer +(\S+) *$/i.exec(header);
+  if (match === null) return false;
+  return timingSafeEqual(digest(match[1] as string), tokenDigest);
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function readBody(req: IncomingMessage): Promise<BodyResult> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > DRAIN_LIMIT_BYTES) return Promise.resolve({ tooLarge: true });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= ADMIN_MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size > DRAIN_LIMIT_BYTES) {
+        req.off('data', onData);
+        req.pause();
+        resolve({ tooLarge: true });
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      resolve(size > ADMIN_MAX_BODY_BYTES ? { tooLarge: true } : { body: Buffer.concat(chunks, size) });
+    });
+    req.once('error', reject);
+  });
+}
+
+function internalError(res: ServerResponse, log: Logger, err: unknown): void {
+  log.error('admin api request failed', { error: errorMessage(err) });
+  if (res.headersSent) res.destroy();
+  else sendJson(res, 500, { error: 'internal error (see the master log)' });
+}
+
+function listen(server: Server, admin: AdminConfig): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new Error(`admin API cannot listen on ${admin.host}:${admin.port}: ${err.code ?? err.message}`));
+    };
+    server.once('error', onError);
+    server.listen({ host: admin.host, port: admin.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    // Race window: an NDJSON upgrade stream may still be running; it gets the grace period.
+    const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * The admin API's routes: each one translates an HTTP request into one MasterControl call
+ * and its result into a response. Transport concerns (auth, body limits, routing by method
+ * and path, errors) live in admin-api.ts.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Logger } from '../observability/logger.js';
+import type { MasterControl, ProgressEvent, UpgradeResult } from './control.js';
+
+export interface RouteContext {
+  readonly control: MasterControl;
+  readonly log: Logger;
+  /** The request body (at most the admin API's body limit); empty for GET. */
+  readonly body: Buffer;
+  readonly res: ServerResponse;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly handle: (ctx: RouteContext) => Promise<void>;
+}
+
+/**
+ * While an upgrade waits (e.g. for busy sessions to finish their transaction) the stream
+ * may be silent for minutes; an empty line now and then keeps HTTP clients (fetch gives up
+ * after 300 s without body data) and proxies from timing out. Readers skip empty lines.
+ */
+const STREAM_KEEPALIVE_MS = 15_000;
+
+/** Versions name release directories: keep them to plain semver, never a path. */
+const VERSION_RE = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:-[0-9A-Za-z.-]{1,40})?(?:\+[0-9A-Za-z.-]{1,40})?$/;
+
+export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/api/status', { method: 'GET', handle: status }],
+  ['/api/reload', { method: 'POST', handle: reload }],
+  ['/api/upgrade', { method: 'POST', handle: upgrade }],
+  ['/api/rollback', { method: 'POST', handle: rollback }],
+  ['/api/stop', { method: 'POST', handle: stop }],
+  ['/metrics', { method: 'GET', handle: metrics }],
+]);
+
+export function sendJson(res: ServerResponse, statusCode: number, value: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(value);
+  res.writeHead(statusCode, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+async function status({ control, res }: RouteContext): Promise<void> {
+  sendJson(res, 200, control.status());
+}
+
+async function reload({ control, res }: RouteContext): Promise<void> {
+  const result = await control.reload();
+  sendJson(res, result.ok ? 200 : 422, result);
+}
+
+async function upgrade(ctx: RouteContext): Promise<void> {
+  const version = parseVersionBody(ctx.body);
+  if (typeof version !== 'string') {
+    sendJson(ctx.res, 400, { error: version.error });
+    return;
+  }
+  await streamProgress(ctx, version, (onProgress) => ctx.control.upgrade(version, onProgress));
+}
+
+async function rollback(ctx: RouteContext): Promise<void> {
+  await streamProgress(ctx, '', (onProgress) => ctx.control.rollback(onProgress));
+}
+
+async function stop({ control, log, res }: RouteContext): Promise<void> {
+  // 'close' follows 'finish' (the response handed to the OS), and also fires when the
+  // client went away first: an accepted stop happens either way, but never before the
+  // answer is out, since stopping may close this server.
+  res.once('close', () => {
+    control.stop().catch((err: unknown) => log.error('stop failed', { error: errorMessage(err) }));
+  });
+  sendJson(res, 202, { stopping: true }, { connection: 'close' });
+}
+
+async function metrics({ control, res }: RouteContext): Promise<void> {
+  const text = await control.metrics();
+  res.writeHead(200, {
+    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+function parseVersionBody(body: Buffer): string | { error: string } {
+  let data: unknown;
+  try {
+    data = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { error: 'the body must be JSON: {"version": "x.y.z"}' };
+  }
+  const version = (data as { version?: unknown } | null)?.version;
+  if (typeof version !== 'string') return { error: 'the body must be {"version": "x.y.z"}' };
+  if (!VERSION_RE.test(version)) return { error: `not a release version: ${JSON.stringify(version.slice(0, 80))}` };
+  return version;
+}
+
+/**
+ * Stream an upgrade or rollback as NDJSON: one ProgressEvent per line as it happens, then
+ * `{"result": UpgradeResult}`. The status is 200 whatever the outcome; the result says.
+ * A client that disconnects does not cancel the upgrade: the master finishes it anyway.
+ */
+async function streamProgress(
+  { control, log, res }: RouteContext,
+  toVersion: string,
+  run: (onProgress: (e: ProgressEvent) => void) => Promise<UpgradeResult>,
+): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+  res.flushHeaders();
+  const write = (text: string): void => {
+    if (!res.destroyed && !res.writableEnded) res.write(text);
+  };
+  const keepAlive = setInterval(() => write('\n'), STREAM_KEEPALIVE_MS).unref();
+  let result: UpgradeResult;
+  try {
+    result = await run((e) => write(JSON.stringify(e) + '\n'));
+  } catch (err) {
+    // A throw is a supervisor bug, not an outcome: details go to the log, not the client.
+    log.error('upgrade or rollback threw', { to_version: toVersion, error: errorMessage(err) });
+    result = { ok: false, fromVersion: safeVersion(control), toVersion, sessionsMoved: 0, sessionsClosed: 0, error: 'internal error (see the master log)' };
+  } finally {
+    clearInterval(keepAlive);
+  }
+  write(JSON.stringify({ result }) + '\n');
+  if (!res.writableEnded) res.end();
+}
+
+function safeVersion(control: MasterControl): string {
+  try {
+    return control.status().version;
+  } catch {
+    return '';
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,65 @@
+/**
+ * What the admin API and the signal handlers may ask of the master. The supervisor
+ * implements it; the admin API (HTTP) and signals only translate requests into these calls.
+ */
+
+export type WorkerState = 'spawning' | 'ready' | 'draining' | 'dead';
+
+export interface WorkerStatus {
+  readonly id: number; // cluster worker id
+  readonly pid: number;
+  readonly version: string;
+  readonly state: WorkerState;
+  readonly connections: number;
+  readonly rssBytes: number;
+  readonly startedAt: string; // ISO time
+  readonly restarts: number; // crashes replaced in this slot
+}
+
+export interface MasterStatus {
+  readonly pid: number;
+  readonly version: string; // the version new workers start with
+  readonly uptimeSeconds: number;
+  readonly configVersion: number; // increments on each applied reload
+  readonly configPath: string;
+  readonly workers: readonly WorkerStatus[];
+  /** e.g. "crash loop in slot 1: 5 crashes in 60 s; backing off 8 s" */
+  readonly alerts: readonly string[];
+  readonly watchdog: { readonly softLimitBytes: number; readonly hardLimitBytes: number; readonly softReplacements: number; readonly hardKills: number };
+}
+
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly configVersion: number;
+  /** Every problem, by path, when the new config is invalid (nothing changed then). */
+  readonly problems: readonly string[];
+}
+
+/** One step of an upgrade or rollback, streamed to `dbmesh upgrade` as it happens. */
+export interface ProgressEvent {
+  readonly phase: 'start' | 'spawned' | 'ready' | 'draining' | 'moved' | 'retired' | 'done' | 'rollback' | 'failed';
+  readonly message: string;
+  readonly workerPid?: number;
+  readonly sessionsMoved?: number;
+}
+
+export interface UpgradeResult {
+  readonly ok: boolean;
+  readonly fromVersion: string;
+  readonly toVersion: string;
+  readonly sessionsMoved: number;
+  readonly sessionsClosed: number;
+  /** Why the upgrade was refused or rolled back. */
+  readonly error?: string;
+}
+
+export interface MasterControl {
+  status(): MasterStatus;
+  reload(): Promise<ReloadResult>;
+  upgrade(version: string, onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult>;
+  rollback(onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult>;
+  /** Graceful stop (drain); resolves when the master is about to exit. */
+  stop(): Promise<void>;
+  /** Prometheus text exposition of all metrics. */
+  metrics(): Promise<string>;
+}

@@ -1,0 +1,90 @@
+/**
+ * master/: the supervisor process. Owns the listening socket (node:cluster), forks versioned
+ * workers from release directories, moves sessions between them, watches their memory, and
+ * serves the admin API. Must not import the data path (worker/, pool/, routing/, protocol
+ * framing): it stays nearly idle and never reads client bytes.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/types.js';
+import { logger } from '../observability/logger.js';
+import { createMasterMetrics } from '../observability/metrics.js';
+import { currentVersion } from './releases.js';
+import { Supervisor } from './supervisor.js';
+import { startAdminApi } from './admin-api.js';
+import { createNotifier } from './systemd.js';
+import type { MasterControl } from './control.js';
+
+const MASTER_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface RunningMaster {
+  readonly supervisor: Supervisor;
+  close(): Promise<void>;
+}
+
+export async function runMaster(config: Config, configPath: string): Promise<RunningMaster> {
+  const log = logger('master');
+  const notifier = createNotifier(log);
+  const sup = new Supervisor(config, configPath, MASTER_VERSION);
+  await sup.start();
+  log.info('dbmesh listening', {
+    host: config.listen.host, port: config.listen.port, workers: sup.workers.length,
+    version: sup.release.version, master_version: MASTER_VERSION, config: configPath,
+  });
+  notifier.ready(`serving ${config.listen.host}:${config.listen.port} with ${sup.workers.length} workers (${sup.release.version})`);
+
+  let stopping: Promise<void> | null = null;
+  const registry = createMasterMetrics(() => sup.status());
+  const control: MasterControl = {
+    status: () => sup.status(),
+    reload: async () => {
+      notifier.reloading();
+      try {
+        return await sup.reload();
+      } finally {
+        notifier.ready();
+      }
+    },
+    upgrade: (v, p) => sup.upgrade(v, p),
+    rollback: (p) => sup.rollback(p),
+    stop: () => stop(false),
+    metrics: () => registry.metrics(),
+  };
+  const admin = await startAdminApi(sup.config.admin, control, log);
+
+  const stop = (immediate: boolean): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('dbmesh stopping', { immediate });
+      notifier.stopping();
+      await sup.stop(immediate);
+      await admin.close();
+      notifier.close();
+      process.exitCode = 0;
+      setImmediate(() => process.exit(0));
+    })();
+    return stopping;
+  };
+
+  const onSignal = (signal: NodeJS.Signals, action: () => void): void => {
+    process.on(signal, () => {
+      log.info('signal received', { signal });
+      action();
+    });
+  };
+  onSignal('SIGHUP', () => void control.reload());
+  onSignal('SIGUSR2', () => {
+    const v = currentVersion(sup.config.releases.dir);
+    if (v === null) {
+      log.error('SIGUSR2: no releases/current link to upgrade to', { releases_dir: sup.config.releases.dir });
+      return;
+    }
+    void sup.upgrade(v, () => {}).then((r) => {
+      if (r.ok) log.info('SIGUSR2 upgrade done', { from: r.fromVersion, to: r.toVersion, sessions_moved: r.sessionsMoved });
+      else log.error('SIGUSR2 upgrade failed', { to: r.toVersion, error: r.error });
+    });
+  });
+  onSignal('SIGTERM', () => void stop(false));
+  onSignal('SIGINT', () => void stop(false));
+  onSignal('SIGQUIT', () => void stop(true));
+
+  return { supervisor: sup, close: () => stop(false) };
+}

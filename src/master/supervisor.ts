@@ -1,0 +1,226 @@
+/**
+ * The supervisor: keeps `workers` worker processes running from the active release,
+ * replaces crashed ones (with backoff; a crash loop is reported), applies reloads, runs
+ * upgrades and rollbacks, and acts on the memory watchdog. Replace before retiring: a new
+ * worker is started and ready before an old one drains, in upgrades and in the watchdog
+ * alike. Never touches client bytes: moved sessions pass through as descriptors.
+ */
+import type { Config } from '../config/types.js';
+import { ConfigError, loadConfigFile } from '../config/index.js';
+import { logger } from '../observability/logger.js';
+import type { MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from './control.js';
+import { activeRelease, releaseFor, setCurrent, type Release } from './releases.js';
+import { WorkerHandle } from './worker-handle.js';
+import { HandoffRouter } from './handoff-router.js';
+import { MemoryWatchdog } from './watchdog.js';
+import { runUpgrade } from './upgrade.js';
+
+const CRASH_WINDOW_MS = 60000;
+const CRASH_LOOP_THRESHOLD = 5;
+
+export class Supervisor {
+  readonly log = logger('master');
+  workers: WorkerHandle[] = [];
+  configVersion = 1;
+  release: Release;
+  previousVersion: string | null = null;
+  readonly startedAt = Date.now();
+  readonly router: HandoffRouter;
+  readonly watchdog: MemoryWatchdog<WorkerHandle>;
+  softReplacements = 0;
+  hardKills = 0;
+  busy: string | null = null; // an upgrade/rollback/replacement in progress
+  stopping = false;
+  private nextPrefix = 1;
+  private readonly crashes = new Map<number, number[]>();
+  private readonly alerts = new Map<number, string>();
+
+  constructor(public config: Config, readonly configPath: string, readonly masterVersion: string) {
+    this.release = activeRelease(config.releases.dir);
+    this.router = new HandoffRouter((from) => this.pickTarget(from));
+    this.watchdog = new MemoryWatchdog(config.watchdog, () => this.workers.filter((w) => w.state === 'ready'), (v) => this.onMemoryVerdicts(v.soft, v.hard));
+  }
+
+  /** Start the initial workers; resolves when all reported ready. */
+  async start(): Promise<void> {
+    const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0)));
+    if (ready.some((ok) => !ok)) this.log.warn('some workers did not become ready; they are being restarted');
+    await this.watchdog.start();
+  }
+
+  /** Fork one worker, configure it, wait until ready. */
+  async spawn(release: Release, slot: number, restarts: number): Promise<boolean> {
+    const w = WorkerHandle.spawn(release, slot, this.allocatePrefix(), restarts);
+    this.workers.push(w);
+    this.router.attach(w);
+    w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
+    void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
+    this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
+    const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs);
+    if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
+    else this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot });
+    return ok;
+  }
+
+  private allocatePrefix(): number {
+    // 10 bits of worker prefix above 22 bits of per-worker counter: ids stay unique across
+    // workers, and a moved session keeps its id in its new worker.
+    const inUse = new Set(this.workers.filter((w) => w.state !== 'dead').map((w) => w.idPrefix));
+    for (;;) {
+      const p = this.nextPrefix;
+      this.nextPrefix = this.nextPrefix >= 1023 ? 1 : this.nextPrefix + 1;
+      if (!inUse.has(p)) return p;
+    }
+  }
+
+  private onExit(w: WorkerHandle, code: number | null, signal: string | null): void {
+    this.workers = this.workers.filter((x) => x !== w);
+    if (w.retireReason !== null || this.stopping) {
+      this.log.info('worker exited', { worker_pid: w.pid, version: w.version, reason: w.retireReason ?? 'stop', code, signal });
+      return;
+    }
+    this.log.error('worker crashed', { worker_pid: w.pid, version: w.version, slot: w.slot, code, signal });
+    if (this.busy === 'upgrade' && w.version !== this.release.version) return; // the upgrade decides
+    const now = Date.now();
+    const recent = (this.crashes.get(w.slot) ?? []).filter((t) => now - t < CRASH_WINDOW_MS);
+    recent.push(now);
+    this.crashes.set(w.slot, recent);
+    const delay = Math.min(30000, 100 * 2 ** (recent.length - 1));
+    if (recent.length >= CRASH_LOOP_THRESHOLD) {
+      const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms`;
+      this.alerts.set(w.slot, alert);
+      this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay });
+    }
+    setTimeout(() => {
+      if (this.stopping || this.workers.some((x) => x.slot === w.slot && x.state !== 'dead')) return;
+      void this.spawn(this.release, w.slot, w.restarts + 1).then((ok) => {
+        if (ok && recent.length < CRASH_LOOP_THRESHOLD) this.alerts.delete(w.slot);
+      });
+    }, delay).unref();
+  }
+
+  /** The worker a moving session goes to: ready, not the sender, of the active release, least loaded. */
+  private pickTarget(from: WorkerHandle): WorkerHandle | null {
+    const candidates = this.workers.filter((w) => w !== from && w.state === 'ready');
+    const preferred = candidates.filter((w) => w.version === this.release.version);
+    const pool = preferred.length > 0 ? preferred : candidates;
+    let best: WorkerHandle | null = null;
+    for (const w of pool) if (best === null || w.connections < best.connections) best = w;
+    if (best) best.connections++; // count it now so a burst spreads
+    return best;
+  }
+
+  /** KILL of a dbmesh id held by another worker: ask every other worker. */
+  private async lookupSession(from: WorkerHandle, seq: number, connId: number, kill: boolean): Promise<void> {
+    const others = this.workers.filter((w) => w !== from && w.state !== 'dead');
+    const answers = await Promise.all(others.map((w) => w.channel.request('find-session', { connId, kill }, 2000).catch(() => null)));
+    const hit = answers.find((a) => a?.ok && typeof a.data === 'number');
+    from.channel.ack(seq, hit !== undefined, { data: hit ? hit.data : null });
+  }
+
+  /** Replace one worker gracefully: start its successor, then drain it with handoff. */
+  async replace(old: WorkerHandle, reason: string): Promise<boolean> {
+    const ok = await this.spawn(this.release, old.slot, 0);
+    if (!ok) return false;
+    await old.drain(this.config.supervisor.drainTimeoutMs, true, reason);
+    return true;
+  }
+
+  private onMemoryVerdicts(soft: WorkerHandle[], hard: WorkerHandle[]): void {
+    for (const w of hard) {
+      if (w.state !== 'ready') continue;
+      this.hardKills++;
+      this.log.error('worker over the hard memory limit: killing and replacing', { worker_pid: w.pid, rss_bytes: w.rssBytes, limit_bytes: this.watchdog.hardLimitBytes });
+      w.retireReason = 'memory hard limit';
+      w.kill('SIGKILL');
+      void this.spawn(this.release, w.slot, w.restarts);
+    }
+    if (this.busy) return; // one graceful replacement at a time; the next sample catches the rest
+    const w = soft.find((x) => x.state === 'ready');
+    if (!w) return;
+    this.softReplacements++;
+    this.busy = 'watchdog';
+    this.log.warn('worker over the soft memory limit: replacing it gracefully', { worker_pid: w.pid, rss_bytes: w.rssBytes, limit_bytes: this.watchdog.softLimitBytes });
+    void this.replace(w, 'memory soft limit').finally(() => { this.busy = null; });
+  }
+
+  async reload(): Promise<ReloadResult> {
+    let next: Config;
+    try {
+      next = loadConfigFile(this.configPath);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? [...err.problems] : [(err as Error).message];
+      this.log.error('reload refused: the config is invalid; nothing changed', { problems });
+      return { ok: false, configVersion: this.configVersion, problems };
+    }
+    this.config = next;
+    this.configVersion++;
+    await this.watchdog.configure(next.watchdog);
+    const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
+    await Promise.all(live.map((w) => w.channel.request('config', { config: next, configVersion: this.configVersion, slot: w.idPrefix }, 10000).catch(() => null)));
+    await this.resize();
+    this.log.info('config reloaded', { config_version: this.configVersion });
+    return { ok: true, configVersion: this.configVersion, problems: [] };
+  }
+
+  /** Match the number of workers to `config.workers` after a reload. */
+  private async resize(): Promise<void> {
+    const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
+    const used = new Set(live.map((w) => w.slot));
+    const spawns: Promise<boolean>[] = [];
+    for (let slot = 0; slot < this.config.workers; slot++) if (!used.has(slot)) spawns.push(this.spawn(this.release, slot, 0));
+    await Promise.all(spawns);
+    const extra = live.filter((w) => w.slot >= this.config.workers);
+    await Promise.all(extra.map((w) => w.drain(this.config.supervisor.drainTimeoutMs, true, 'fewer workers configured')));
+  }
+
+  upgrade(version: string, onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult> {
+    const from = this.release.version;
+    if (this.busy) return Promise.resolve({ ok: false, fromVersion: from, toVersion: version, sessionsMoved: 0, sessionsClosed: 0, error: `refused: ${this.busy} in progress` });
+    let release: Release;
+    try {
+      release = releaseFor(this.config.releases.dir, version);
+    } catch (err) {
+      return Promise.resolve({ ok: false, fromVersion: from, toVersion: version, sessionsMoved: 0, sessionsClosed: 0, error: (err as Error).message });
+    }
+    this.busy = 'upgrade';
+    return runUpgrade(this, release, onProgress).then((r) => {
+      if (r.ok) {
+        this.previousVersion = from;
+        try {
+          setCurrent(this.config.releases.dir, release.version);
+        } catch (err) {
+          this.log.warn('could not update the current symlink', { error: (err as Error).message });
+        }
+      }
+      return r;
+    }).finally(() => { this.busy = null; });
+  }
+
+  rollback(onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult> {
+    const to = this.previousVersion;
+    if (to === null) return Promise.resolve({ ok: false, fromVersion: this.release.version, toVersion: '', sessionsMoved: 0, sessionsClosed: 0, error: 'nothing to roll back to: no upgrade since this master started' });
+    return this.upgrade(to, onProgress);
+  }
+
+  /** Stop every worker: no new connections, sessions finish (drain timeout), then exit. */
+  async stop(immediate = false): Promise<void> {
+    this.stopping = true;
+    this.watchdog.stop();
+    if (immediate) {
+      for (const w of this.workers) w.kill('SIGKILL');
+      return;
+    }
+    await Promise.all(this.workers.map((w) => w.drain(this.config.supervisor.drainTimeoutMs, false, 'stop')));
+  }
+
+  status(): MasterStatus {
+    return {
+      pid: process.pid, version: this.release.version, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      configVersion: this.configVersion, configPath: this.configPath,
+      workers: this.workers.map((w) => w.status()),
+      alerts: [...this.alerts.values()],
+      watchdog: { softLimitBytes: this.watchdog.softLimitBytes, hardLimitBytes: this.watchdog.hardLimitBytes, softReplacements: this.softReplacements, hardKills: this.hardKills },
+    };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Zero-downtime upgrade (and rollback, which is an upgrade to the previous version):
+ *  1. fork the new release's workers and wait until each is ready;
+ *  2. keep them on probation: a crash in that window rolls back (old workers never stopped);
+ *  3. drain the old workers: they stop accepting and hand every session over, with its
+ *     backend connection, at its next command boundary;
+ *  4. old workers exit once empty. The release becomes the active one.
+ */
+import type { ProgressEvent, UpgradeResult } from './control.js';
+import type { Release } from './releases.js';
+import type { Supervisor } from './supervisor.js';
+
+export async function runUpgrade(sup: Supervisor, release: Release, onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult> {
+  const fromVersion = sup.release.version;
+  const progress = (e: ProgressEvent): void => {
+    sup.log.info('upgrade', { phase: e.phase, detail: e.message, to_version: release.version });
+    onProgress(e);
+  };
+  const result = (ok: boolean, moved: number, closed: number, error?: string): UpgradeResult =>
+    ({ ok, fromVersion, toVersion: release.version, sessionsMoved: moved, sessionsClosed: closed, ...(error ? { error } : {}) });
+
+  const old = sup.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
+  progress({ phase: 'start', message: `upgrading ${fromVersion} -> ${release.version}: starting ${sup.config.workers} new workers` });
+  const fresh = Array.from({ length: sup.config.workers }, (_, slot) => sup.spawn(release, slot, 0));
+  const readiness = await Promise.all(fresh);
+  const started = sup.workers.filter((w) => w.release === release && !old.includes(w));
+  for (const w of started) progress({ phase: 'spawned', message: `worker ${w.pid} (${w.version}) started`, workerPid: w.pid });
+
+  const abort = async (why: string): Promise<UpgradeResult> => {
+    progress({ phase: 'rollback', message: `rolling back: ${why}; ${fromVersion} workers kept serving` });
+    await Promise.all(started.map((w) => w.drain(sup.config.supervisor.drainTimeoutMs, true, 'upgrade rolled back')));
+    progress({ phase: 'failed', message: `upgrade to ${release.version} rolled back: ${why}` });
+    return result(false, 0, 0, why);
+  };
+
+  if (readiness.some((ok) => !ok)) return abort('a new worker did not become ready');
+  progress({ phase: 'ready', message: `${started.length} new workers ready; probation ${sup.config.supervisor.probationMs} ms` });
+  const crashed = await probation(started, sup.config.supervisor.probationMs);
+  if (crashed) return abort(`new worker ${crashed} exited during probation`);
+
+  // From here the new release is the one sessions and new workers go to.
+  sup.release = release;
+  const movedBefore = sup.router.moved;
+  const failedBefore = sup.router.failed;
+  sup.router.onAdopted = () => {
+    const n = sup.router.moved - movedBefore;
+    if (n % 50 === 1) progress({ phase: 'moved', message: `${n} sessions moved so far`, sessionsMoved: n });
+  };
+  progress({ phase: 'draining', message: `draining ${old.length} old workers (sessions move at their next command boundary)` });
+  await Promise.all(old.map(async (w) => {
+    await w.drain(sup.config.supervisor.drainTimeoutMs, true, `upgraded to ${release.version}`);
+    progress({ phase: 'retired', message: `old worker ${w.pid} (${w.version}) exited`, workerPid: w.pid });
+  }));
+  sup.router.onAdopted = null;
+  const moved = sup.router.moved - movedBefore;
+  const closed = sup.router.failed - failedBefore;
+  progress({ phase: 'moved', message: `${moved} sessions moved`, sessionsMoved: moved });
+  progress({ phase: 'done', message: `now running ${release.version}` });
+  return result(true, moved, closed);
+}
+
+/** Resolves with the pid of a worker that died within `ms`, or null when all stayed up. */
+function probation(workers: { pid: number; exited: Promise<unknown> }[], ms: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    for (const w of workers) void w.exited.then(() => { clearTimeout(timer); resolve(w.pid); });
+  });
+}

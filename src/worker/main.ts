@@ -1,0 +1,146 @@
+/**
+ * Entry point of a worker process forked by the master (node:cluster). The worker waits for
+ * its config, listens on the shared port, reports ready, and from then on obeys the master:
+ * reload config, drain (hand sessions over, then exit), stop, adopt moved sessions.
+ * A worker whose master disappears exits: it must never serve unsupervised.
+ */
+import { readFileSync } from 'node:fs';
+import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
+import type { AdoptMsg, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
+import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
+import { ProxyServer } from './server.js';
+import { SessionReceiver, sendSession } from './handoff.js';
+import type { ClientSession } from './session.js';
+import { CloseReason } from '../observability/close-reasons.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const STATS_INTERVAL_MS = 1000;
+
+export function runWorker(): void {
+  createRootLogger();
+  const log = logger('worker').child({ version: VERSION });
+  if (!process.send) {
+    log.error('the worker entry must be started by the dbmesh master');
+    process.exit(1);
+  }
+  const channel = new IpcChannel(process as unknown as IpcEndpoint);
+  let server: ProxyServer | null = null;
+  let receiver: SessionReceiver | null = null;
+  let draining = false;
+  const ballast: Buffer[] = [];
+
+  process.on('disconnect', () => {
+    log.warn('master went away; exiting');
+    process.exit(0);
+  });
+
+  channel.on('config', async (raw) => {
+    const msg = raw as unknown as ConfigMsg;
+    setLogLevel(msg.config.log.level);
+    try {
+      if (server === null) {
+        server = new ProxyServer(msg.config, { idPrefix: msg.slot });
+        server.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
+        receiver = new SessionReceiver(server, channel, log);
+        await server.prepare();
+        await server.listen(msg.config.listen.host, msg.config.listen.port);
+        channel.ack(msg.seq, true);
+        channel.post('ready', { version: VERSION, pid: process.pid });
+        startStats();
+      } else {
+        await server.reconfigure(msg.config);
+        channel.ack(msg.seq, true);
+      }
+    } catch (err) {
+      log.error('worker failed to apply config', { error: (err as Error).message });
+      channel.ack(msg.seq, false, { error: (err as Error).message });
+    }
+  });
+
+  channel.on('adopt', (raw, handle) => {
+    if (receiver) receiver.receive(raw as unknown as AdoptMsg, handle);
+  });
+
+  channel.on('find-session', (raw) => {
+    const msg = raw as unknown as FindSessionMsg;
+    const s = server?.findSession(msg.connId);
+    if (s && msg.kill) s.markKilled();
+    channel.ack(msg.seq, s !== undefined && s.backendThreadId !== 0, { data: s ? s.backendThreadId : null });
+  });
+
+  channel.on('drain', (raw) => {
+    const msg = raw as unknown as DrainMsg;
+    channel.ack(msg.seq, true);
+    void drain(msg.timeoutMs, true);
+  });
+
+  channel.on('stop', (raw) => {
+    const msg = raw as unknown as StopMsg;
+    channel.ack(msg.seq, true);
+    void drain(msg.timeoutMs, false);
+  });
+
+  channel.on('debug-alloc', (raw) => {
+    // Test hook for the memory watchdog; inert unless explicitly enabled.
+    if (process.env.DBMESH_DEBUG_HOOKS !== '1') return channel.ack(raw.seq, false, { error: 'debug hooks disabled' });
+    const mib = Number((raw as unknown as { mib: number }).mib) || 0;
+    for (let i = 0; i < mib; i++) ballast.push(Buffer.alloc(1024 * 1024, 1));
+    channel.ack(raw.seq, true);
+  });
+
+  // The master sends nothing until it hears this: messages sent before our listener existed
+  // would be lost.
+  channel.post('hello', { version: VERSION, pid: process.pid });
+
+  function startStats(): void {
+    setInterval(() => {
+      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0 });
+    }, STATS_INTERVAL_MS).unref();
+  }
+
+  /**
+   * Leave: stop accepting; with `handOff`, move every session at its next command boundary;
+   * without, close idle sessions and let busy ones finish. After `timeoutMs` close the rest.
+   */
+  async function drain(timeoutMs: number, handOff: boolean): Promise<void> {
+    if (draining || server === null) return;
+    draining = true;
+    const srv = server;
+    srv.stopAccepting();
+    let moved = 0;
+    const sends: Promise<boolean>[] = [];
+    const atBoundary = (s: ClientSession): void => {
+      if (handOff) {
+        const sent = sendSession(s, channel, log);
+        if (sent) {
+          moved++;
+          sends.push(sent);
+        }
+      } else if (!s.inTransaction) s.close(CloseReason.DRAINED);
+    };
+    srv.onBoundary = atBoundary;
+    for (const s of [...srv.allSessions()]) if (s.idle) atBoundary(s);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([srv.whenEmpty(), new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
+    const left = srv.connectionCount;
+    if (left > 0) log.warn('drain timeout: closing remaining sessions', { sessions: left, timeout_ms: timeoutMs });
+    await srv.close(1000);
+    await Promise.all(sends); // every descriptor must have left before we exit
+    log.info('worker drained', { sessions_moved: moved, sessions_closed_at_timeout: left });
+    // Let the IPC channel flush the last handoff messages before leaving.
+    setImmediate(() => process.disconnect?.());
+    setTimeout(() => process.exit(0), 200).unref();
+  }
+}
+
+async function lookupRemote(channel: IpcChannel, connId: number, kill: boolean): Promise<number | null> {
+  try {
+    const ack = await channel.request('lookup-session', { connId, kill }, 3000);
+    return ack.ok && typeof ack.data === 'number' ? ack.data : null;
+  } catch {
+    return null;
+  }
+}
+
+runWorker();
