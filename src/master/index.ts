@@ -30,7 +30,6 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
     host: config.listen.host, port: config.listen.port, workers: sup.workers.length,
     version: sup.release.version, master_version: MASTER_VERSION, config: configPath,
   });
-  notifier.ready(`serving ${config.listen.host}:${config.listen.port} with ${sup.workers.length} workers (${sup.release.version})`);
 
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
@@ -38,11 +37,9 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
     status: () => sup.status(),
     reload: async () => {
       notifier.reloading();
-      try {
-        return await sup.reload();
-      } finally {
-        notifier.ready();
-      }
+      const r = await sup.reload().catch((err: Error) => ({ ok: false, configVersion: sup.configVersion, problems: [err.message] }));
+      notifier.ready(r.ok ? `config version ${r.configVersion} applied` : `reload refused (config invalid); still on config version ${r.configVersion}`);
+      return r;
     },
     upgrade: (v, p) => sup.upgrade(v, p),
     rollback: (p) => sup.rollback(p),
@@ -85,6 +82,9 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
   onSignal('SIGTERM', () => void stop(false));
   onSignal('SIGINT', () => void stop(false));
   onSignal('SIGQUIT', () => void stop(true));
+
+  // READY only once every handler is in place: systemd may send SIGHUP right after it.
+  notifier.ready(`serving ${config.listen.host}:${config.listen.port} with ${sup.workers.filter((w) => w.state === 'ready').length} workers (${sup.release.version})`);
 
   return { supervisor: sup, close: () => stop(false) };
 }

@@ -58,7 +58,12 @@ export class Supervisor {
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs);
     if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
-    else this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot });
+    else {
+      this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs });
+      // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
+      // upgrade decides.
+      w.kill('SIGKILL');
+    }
     return ok;
   }
 

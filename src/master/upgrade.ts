@@ -42,6 +42,7 @@ export async function runUpgrade(sup: Supervisor, release: Release, onProgress: 
   sup.release = release;
   const movedBefore = sup.router.moved;
   const failedBefore = sup.router.failed;
+  // Progress while draining, from the new workers' adoption reports.
   sup.router.onAdopted = () => {
     const n = sup.router.moved - movedBefore;
     if (n % 50 === 1) progress({ phase: 'moved', message: `${n} sessions moved so far`, sessionsMoved: n });
@@ -52,8 +53,9 @@ export async function runUpgrade(sup: Supervisor, release: Release, onProgress: 
     progress({ phase: 'retired', message: `old worker ${w.pid} (${w.version}) exited`, workerPid: w.pid });
   }));
   sup.router.onAdopted = null;
-  const moved = sup.router.moved - movedBefore;
-  const closed = sup.router.failed - failedBefore;
+  // The old workers' own counts: adoption reports from new workers may still be in flight.
+  const moved = old.reduce((n, w) => n + (w.drained?.moved ?? 0), 0);
+  const closed = old.reduce((n, w) => n + (w.drained?.closed ?? 0), 0) + (sup.router.failed - failedBefore);
   progress({ phase: 'moved', message: `${moved} sessions moved`, sessionsMoved: moved });
   progress({ phase: 'done', message: `now running ${release.version}` });
   return result(true, moved, closed);

@@ -12,6 +12,8 @@ import type { Release } from './releases.js';
 export class WorkerHandle {
   state: WorkerState = 'spawning';
   connections = 0;
+  /** What the worker reported when it finished draining. */
+  drained: { moved: number; closed: number } | null = null;
   rssBytes = 0;
   readonly startedAt = new Date();
   readonly channel: IpcChannel;
@@ -27,6 +29,9 @@ export class WorkerHandle {
     this.channel = new IpcChannel(worker as unknown as IpcEndpoint);
     this.channel.on('ready', () => this.setReady(true));
     this.hello = new Promise((resolve) => this.channel.on('hello', () => resolve()));
+    this.channel.on('drained', (m) => {
+      this.drained = { moved: Number(m.moved) || 0, closed: Number(m.closed) || 0 };
+    });
     this.channel.on('stats', (m) => {
       this.connections = Number(m.connections) || 0;
     });

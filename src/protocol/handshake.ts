@@ -135,7 +135,10 @@ export function encodeHandshakeResponse(h: HandshakeResponse): Buffer {
   const db = h.database !== null ? Buffer.from(h.database, 'utf8') : null;
   const plugin = h.authPlugin !== null ? Buffer.from(h.authPlugin, 'utf8') : null;
   let caps = h.capabilities;
+  // The flag follows the field: a schema sent without it would be read as the plugin name
+  // (e.g. COM_CHANGE_USER naming a schema for a client that logged in without one).
   if (db === null) caps &= ~CLIENT_CONNECT_WITH_DB;
+  else caps |= CLIENT_CONNECT_WITH_DB;
   if (h.connectAttrs === null) caps &= ~CLIENT_CONNECT_ATTRS;
   const lenencAuth = (caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) !== 0;
   // Without either flag the auth data is NUL-terminated (as decodeHandshakeResponse reads it).

@@ -29,6 +29,10 @@ export function runWorker(): void {
   let draining = false;
   const ballast: Buffer[] = [];
 
+  // Signals are the master's business: Ctrl-C in a terminal reaches the whole process group,
+  // and a stray HUP/USR2 must not kill a worker. The master drains workers over IPC.
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(sig, () => {});
+
   process.on('disconnect', () => {
     log.warn('master went away; exiting');
     process.exit(0);
@@ -128,6 +132,7 @@ export function runWorker(): void {
     await srv.close(1000);
     await Promise.all(sends); // every descriptor must have left before we exit
     log.info('worker drained', { sessions_moved: moved, sessions_closed_at_timeout: left });
+    channel.post('drained', { moved, closed: left });
     // Let the IPC channel flush the last handoff messages before leaving.
     setImmediate(() => process.disconnect?.());
     setTimeout(() => process.exit(0), 200).unref();

@@ -130,8 +130,12 @@ export class ClientSession {
   detachForHandoff(): { snapshot: SessionSnapshot; client: net.Socket; backend: net.Socket } | null {
     if (!this.idle || this.packetWaiter || this.backend === null || this.user === null) return null;
     const client = this.client;
+    // Stop reading at the descriptor: pause() alone keeps node reading into the stream
+    // buffer, and bytes read here after this point would never reach the new worker.
+    client.removeAllListeners('data');
     client.pause();
-    // Bytes Node already read but did not emit stay in the stream buffer: take them along.
+    (client as unknown as { _handle?: { readStop?: () => number; reading?: boolean } })._handle?.readStop?.();
+    // Bytes node already read but did not emit are in the stream buffer: take them along.
     for (let c = client.read() as Buffer | null; c !== null; c = client.read() as Buffer | null) this.inbound.push(c);
     const snapshot: SessionSnapshot = {
       id: this.id, user: this.user.name, capabilities: this.capabilities, mariadbCapabilities: this.mariadbCapabilities, charset: this.charset,

@@ -1,0 +1,194 @@
+/**
+ * Zero-downtime proof: client connections run a mixed workload (point reads, writes,
+ * transactions, prepared statements) through dbmesh while dbmesh is upgraded back and forth
+ * and reloaded. Counts failed statements, refused connections and client-visible
+ * disconnects, checks every acknowledged write afterwards, and compares p99 latency during
+ * upgrades with steady state. Used by test/integration/upgrade.test.ts (short) and
+ * scripts/upgrade-soak (the full run).
+ */
+import { execFile } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { DBMESH_BIN } from './dbmesh.js';
+
+export interface SoakOptions {
+  readonly port: number;
+  readonly directPort: number; // the primary, for the final check
+  readonly configPath: string;
+  readonly connections: number;
+  readonly versions: readonly [string, string];
+  readonly upgrades: number; // each flips between the two versions
+  readonly reloads: number;
+  readonly steadyMs: number; // steady-state measurement before the first upgrade
+  /**
+   * Statements per second over all connections (0 = as fast as possible). A paced load
+   * measures what an upgrade adds to latency; a saturating one measures CPU queueing on a
+   * machine where dbmesh, MariaDB and the clients share two cores.
+   */
+  readonly targetRate?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface SoakReport {
+  statements: number;
+  failedStatements: number;
+  failures: string[];
+  refusedConnections: number;
+  disconnects: number;
+  acknowledgedWrites: number;
+  missingWrites: number;
+  steadyP99Ms: number;
+  upgradeP99Ms: number;
+  upgradesOk: number;
+  reloadsOk: number;
+  sessionsMoved: number;
+  finalVersions: string[];
+}
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DBMESH_BIN, ...args], { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A statement that never answers is a failure, not a hang. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms); }),
+  ]);
+}
+
+function p99(samples: number[]): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakReport> {
+  const log = o.log ?? (() => {});
+  const report: SoakReport = {
+    statements: 0, failedStatements: 0, failures: [], refusedConnections: 0, disconnects: 0,
+    acknowledgedWrites: 0, missingWrites: 0, steadyP99Ms: 0, upgradeP99Ms: 0, upgradesOk: 0,
+    reloadsOk: 0, sessionsMoved: 0, finalVersions: [],
+  };
+  const table = `soak_${Date.now()}`;
+  const setup = await mysql.createConnection({ host: '127.0.0.1', port: o.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+  await setup.query(`CREATE TABLE ${table} (id BIGINT PRIMARY KEY, worker INT, n INT, v VARCHAR(64))`);
+  await setup.query(`INSERT INTO ${table} VALUES (0, 0, 0, 'seed')`);
+  await setup.end();
+
+  const pool: Pool = mysql.createPool({ host: '127.0.0.1', port: o.port, user: 'app', password: 'app_pw', database: 'dbmesh_test', connectionLimit: o.connections, maxIdle: o.connections, idleTimeout: 3600000 });
+  pool.on('connection', (c) => {
+    // A connection that errors or ends under the workload is a client-visible disconnect.
+    const raw = (c as unknown as { connection?: { on(e: string, f: (err?: Error) => void): void } }).connection ?? (c as unknown as { on(e: string, f: (err?: Error) => void): void });
+    raw.on('error', () => { report.disconnects++; });
+    raw.on('end', () => { if (!stopping) report.disconnects++; });
+  });
+  const acknowledged: number[] = [];
+  let phase: 'steady' | 'upgrade' | 'other' = 'steady';
+  const steady: number[] = [];
+  const during: number[] = [];
+  let stopping = false;
+
+  const worker = async (w: number): Promise<void> => {
+    let conn: PoolConnection;
+    try {
+      conn = await pool.getConnection();
+    } catch (err) {
+      report.refusedConnections++;
+      report.failures.push(`connect: ${(err as Error).message}`);
+      return;
+    }
+    let i = 0;
+    const interval = o.targetRate ? (1000 * o.connections) / o.targetRate : 0;
+    let next = performance.now() + Math.random() * interval;
+    while (!stopping) {
+      if (interval > 0) {
+        const wait = next - performance.now();
+        next += interval;
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait)); // pacing, not synchronisation
+      }
+      const id = w * 1_000_000_000 + ++i;
+      const t0 = performance.now();
+      try {
+        const q = (sql: string, args: unknown[] = []): Promise<unknown> => within(conn.query(sql, args), 30000, sql);
+        const x = (sql: string, args: unknown[]): Promise<unknown> => within(conn.execute(sql, args as never), 30000, sql);
+        switch (i % 4) {
+          case 0: await q(`SELECT * FROM ${table} WHERE id = ?`, [Math.max(0, id - 1)]); break;
+          case 1:
+            await x(`INSERT INTO ${table} VALUES (?, ?, ?, ?)`, [id, w, i, 'x']);
+            acknowledged.push(id);
+            break;
+          case 2:
+            await q('BEGIN');
+            await q(`INSERT INTO ${table} VALUES (?, ?, ?, 'txn')`, [id, w, i]);
+            await q(`UPDATE ${table} SET n = n + 1 WHERE id = ?`, [id]);
+            await q('COMMIT');
+            acknowledged.push(id);
+            break;
+          default: await x(`SELECT COUNT(*) AS c FROM ${table} WHERE worker = ?`, [w]);
+        }
+        report.statements++;
+        const ms = performance.now() - t0;
+        if (phase === 'steady') steady.push(ms);
+        else if (phase === 'upgrade') during.push(ms);
+      } catch (err) {
+        report.failedStatements++;
+        if (report.failures.length < 20) report.failures.push(`${(err as Error).message}`);
+        try {
+          await within(conn.query('ROLLBACK'), 5000, 'ROLLBACK');
+        } catch {
+          // connection unusable; counted already
+        }
+      }
+    }
+    conn.release();
+  };
+
+  const workers = Array.from({ length: o.connections }, (_, w) => worker(w + 1));
+  await new Promise((r) => setTimeout(r, o.steadyMs)); // measure steady state for a while
+  phase = 'other';
+
+  const total = Math.max(o.upgrades, o.reloads);
+  for (let k = 0; k < total; k++) {
+    if (k < o.upgrades) {
+      const to = o.versions[(k + 1) % 2]!;
+      phase = 'upgrade';
+      const r = await cli(['upgrade', '--version', to, '--config', o.configPath]);
+      phase = 'other';
+      if (r.code === 0) report.upgradesOk++;
+      const m = /: (\d+) sessions? moved, \d+ closed/.exec(r.stdout);
+      if (m) report.sessionsMoved += Number(m[1]);
+      log(`upgrade ${k + 1}/${o.upgrades} -> ${to}: ${r.code === 0 ? 'ok' : 'FAILED'} ${r.stdout.trim().split('\n').pop() ?? ''} ${r.stderr.trim()}`);
+    }
+    if (k < o.reloads) {
+      const r = await cli(['reload', '--config', o.configPath]);
+      if (r.code === 0) report.reloadsOk++;
+      log(`reload ${k + 1}/${o.reloads}: ${r.code === 0 ? 'ok' : 'FAILED ' + r.stderr.trim()}`);
+    }
+  }
+  stopping = true;
+  await Promise.all(workers);
+  await pool.end();
+
+  const status = await cli(['status', '--json', '--config', o.configPath]);
+  try {
+    report.finalVersions = [...new Set((JSON.parse(status.stdout) as { workers: { version: string }[] }).workers.map((w) => w.version))];
+  } catch {
+    report.finalVersions = ['(status unavailable)'];
+  }
+  const direct = await mysql.createConnection({ host: '127.0.0.1', port: o.directPort, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+  const [rows] = await direct.query(`SELECT id FROM ${table}`) as unknown as [{ id: number | string }[]];
+  const present = new Set(rows.map((r) => Number(r.id)));
+  report.acknowledgedWrites = acknowledged.length;
+  report.missingWrites = acknowledged.filter((id) => !present.has(id)).length;
+  await direct.query(`DROP TABLE ${table}`);
+  await direct.end();
+  report.steadyP99Ms = Math.round(p99(steady) * 100) / 100;
+  report.upgradeP99Ms = Math.round(p99(during) * 100) / 100;
+  return report;
+}
