@@ -37,6 +37,7 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/api/rollback', { method: 'POST', handle: rollback }],
   ['/api/stop', { method: 'POST', handle: stop }],
   ['/metrics', { method: 'GET', handle: metrics }],
+  ['/api/debug/alloc', { method: 'POST', handle: debugAlloc }],
 ]);
 
 export function sendJson(res: ServerResponse, statusCode: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -48,6 +49,25 @@ export function sendJson(res: ServerResponse, statusCode: number, value: unknown
     'cache-control': 'no-store',
   });
   res.end(text);
+}
+
+/**
+ * Test hook for the memory watchdog: make one worker hold `mib` MiB. Refused (404) unless
+ * the master runs with DBMESH_DEBUG_HOOKS=1; the worker checks the same switch.
+ */
+async function debugAlloc({ control, body, res }: RouteContext): Promise<void> {
+  if (process.env.DBMESH_DEBUG_HOOKS !== '1' || !control.debugAlloc) return sendJson(res, 404, { error: 'not found' });
+  let req: { pid?: unknown; mib?: unknown };
+  try {
+    req = JSON.parse(body.toString('utf8') || '{}') as typeof req;
+  } catch {
+    return sendJson(res, 400, { error: 'body must be JSON' });
+  }
+  if (typeof req.pid !== 'number' || typeof req.mib !== 'number' || req.mib < 1 || req.mib > 4096) {
+    return sendJson(res, 400, { error: 'expected {"pid": <worker pid>, "mib": 1..4096}' });
+  }
+  const ok = await control.debugAlloc(req.pid, req.mib);
+  sendJson(res, ok ? 200 : 404, { ok });
 }
 
 async function status({ control, res }: RouteContext): Promise<void> {

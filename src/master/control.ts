@@ -62,4 +62,6 @@ export interface MasterControl {
   stop(): Promise<void>;
   /** Prometheus text exposition of all metrics. */
   metrics(): Promise<string>;
+  /** Test hook (DBMESH_DEBUG_HOOKS=1 only): make worker `pid` allocate `mib` MiB. */
+  debugAlloc?(pid: number, mib: number): Promise<boolean>;
 }

@@ -26,11 +26,6 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
   const notifier = createNotifier(log);
   const sup = new Supervisor(config, configPath, MASTER_VERSION);
   await sup.start();
-  log.info('dbmesh listening', {
-    host: config.listen.host, port: config.listen.port, workers: sup.workers.length,
-    version: sup.release.version, master_version: MASTER_VERSION, config: configPath,
-  });
-
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const control: MasterControl = {
@@ -45,6 +40,14 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
     rollback: (p) => sup.rollback(p),
     stop: () => stop(false),
     metrics: () => registry.metrics(),
+    ...(process.env.DBMESH_DEBUG_HOOKS === '1' ? {
+      debugAlloc: async (pid: number, mib: number) => {
+        const w = sup.workers.find((x) => x.pid === pid && x.state === 'ready');
+        if (!w) return false;
+        const ack = await w.channel.request('debug-alloc', { mib }, 10000).catch(() => null);
+        return ack?.ok === true;
+      },
+    } : {}),
   };
   const admin = await startAdminApi(sup.config.admin, control, log);
 
@@ -82,6 +85,11 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
   onSignal('SIGTERM', () => void stop(false));
   onSignal('SIGINT', () => void stop(false));
   onSignal('SIGQUIT', () => void stop(true));
+
+  log.info('dbmesh listening', {
+    host: config.listen.host, port: config.listen.port, workers: sup.workers.length,
+    version: sup.release.version, master_version: MASTER_VERSION, config: configPath,
+  });
 
   // READY only once every handler is in place: systemd may send SIGHUP right after it.
   notifier.ready(`serving ${config.listen.host}:${config.listen.port} with ${sup.workers.filter((w) => w.state === 'ready').length} workers (${sup.release.version})`);

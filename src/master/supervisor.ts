@@ -38,7 +38,7 @@ export class Supervisor {
   constructor(public config: Config, readonly configPath: string, readonly masterVersion: string) {
     this.release = activeRelease(config.releases.dir);
     this.router = new HandoffRouter((from) => this.pickTarget(from));
-    this.watchdog = new MemoryWatchdog(config.watchdog, () => this.workers.filter((w) => w.state === 'ready'), (v) => this.onMemoryVerdicts(v.soft, v.hard));
+    this.watchdog = new MemoryWatchdog(config.watchdog, () => this.workers.filter((w) => w.state === 'ready' || w.state === 'draining'), (v) => this.onMemoryVerdicts(v.soft, v.hard));
   }
 
   /** Start the initial workers; resolves when all reported ready. */
@@ -133,12 +133,14 @@ export class Supervisor {
 
   private onMemoryVerdicts(soft: WorkerHandle[], hard: WorkerHandle[]): void {
     for (const w of hard) {
-      if (w.state !== 'ready') continue;
+      if (w.state === 'dead' || w.retireReason === 'memory hard limit') continue;
       this.hardKills++;
       this.log.error('worker over the hard memory limit: killing and replacing', { worker_pid: w.pid, rss_bytes: w.rssBytes, limit_bytes: this.watchdog.hardLimitBytes });
+      // A draining worker already has its successor; a serving one needs one now.
+      const needsSuccessor = w.state === 'ready';
       w.retireReason = 'memory hard limit';
       w.kill('SIGKILL');
-      void this.spawn(this.release, w.slot, w.restarts);
+      if (needsSuccessor) void this.spawn(this.release, w.slot, w.restarts);
     }
     if (this.busy) return; // one graceful replacement at a time; the next sample catches the rest
     const w = soft.find((x) => x.state === 'ready');

@@ -88,8 +88,10 @@ export function runWorker(): void {
     // Test hook for the memory watchdog; inert unless explicitly enabled.
     if (process.env.DBMESH_DEBUG_HOOKS !== '1') return channel.ack(raw.seq, false, { error: 'debug hooks disabled' });
     const mib = Number((raw as unknown as { mib: number }).mib) || 0;
-    for (let i = 0; i < mib; i++) ballast.push(Buffer.alloc(1024 * 1024, 1));
-    channel.ack(raw.seq, true);
+    channel.ack(raw.seq, true); // accepted; the watchdog may kill us before the memory is all in
+    setImmediate(() => {
+      for (let i = 0; i < mib; i++) ballast.push(Buffer.alloc(1024 * 1024, 1));
+    });
   });
 
   // The master sends nothing until it hears this: messages sent before our listener existed

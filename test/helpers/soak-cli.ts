@@ -26,15 +26,15 @@ export async function runSoakCli(args: string[]): Promise<void> {
   let dbmesh: Awaited<ReturnType<typeof startDbmesh>> | null = null;
   let failed = true;
   try {
-    for (const v of ['soak-a', 'soak-b']) {
+    for (const v of ['1.0.0-soak.a', '1.0.0-soak.b']) {
       say(`building release ${v}`);
-      execFileSync(path.join(REPO_ROOT, 'scripts', 'release'), ['--dir', releases, '--version', v, '--no-build', ...(v === 'soak-a' ? ['--set-current'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+      execFileSync(path.join(REPO_ROOT, 'scripts', 'release'), ['--dir', releases, '--version', v, '--no-build', ...(v === '1.0.0-soak.a' ? ['--set-current'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
     }
     dbmesh = await startDbmesh(sb, { overrides: { workers: 2, releases: { dir: releases }, supervisor: { drainTimeoutMs: 15000, probationMs: 500 } } });
     say(`dbmesh on port ${dbmesh.port}; ${connections} connections at ${rate || 'max'} statements/s; ${upgrades} upgrades, ${reloads} reloads`);
     const r = await runSoak({
       port: dbmesh.port, directPort: sb.primary.port, configPath: dbmesh.configPath, connections,
-      versions: ['soak-a', 'soak-b'], upgrades, reloads, steadyMs: 5000, targetRate: rate, log: say,
+      versions: ['1.0.0-soak.a', '1.0.0-soak.b'], upgrades, reloads, steadyMs: 5000, targetRate: rate, log: say,
     });
     const ratio = r.steadyP99Ms > 0 ? r.upgradeP99Ms / r.steadyP99Ms : 0;
     const lines = [
