@@ -1,8 +1,10 @@
 /**
- * Recognise `KILL [HARD|SOFT] [CONNECTION|QUERY] <thread id>` so dbmesh can translate the
- * client-visible (dbmesh) connection id into the backend thread id. Other KILL forms
- * (`KILL QUERY ID <query id>`, `KILL USER <name>`) are not about connection ids and pass
- * through unchanged. Pure, no allocation beyond the result.
+ * KILL statements. dbmesh hands out its own connection ids, so `KILL [HARD|SOFT]
+ * [CONNECTION|QUERY] <id>` is translated to the backend thread serving that dbmesh session.
+ * `KILL QUERY ID <query id>` and `KILL USER <name>` are not about connection ids and pass
+ * through unchanged. Any other KILL (an expression such as `KILL 0x1f` or `KILL 15+1`, or a
+ * KILL inside an executable comment) is refused: the server would read its value as a
+ * backend thread id, which is not an id the client was ever shown. Pure.
  */
 
 export interface KillStatement {
@@ -12,23 +14,64 @@ export interface KillStatement {
   readonly id: number;
 }
 
-const KILL_RE = /^\s*(?:\/\*[^]*?\*\/\s*)*kill\s+(?:(hard|soft)\s+)?(?:(connection|query)\s+)?(\d{1,10})\s*;?\s*$/i;
+export type KillVerdict =
+  | { readonly kind: 'translate'; readonly stmt: KillStatement }
+  | { readonly kind: 'pass' }
+  | { readonly kind: 'refuse' };
+
+const PASS: KillVerdict = { kind: 'pass' };
+const REFUSE: KillVerdict = { kind: 'refuse' };
+const LITERAL_RE = /^kill\s+(?:(hard|soft)\s+)?(?:(connection|query)\s+)?(\d{1,10})\s*;?\s*$/i;
+const PASS_RE = /^kill\s+(?:(?:hard|soft)\s+)?(?:query\s+id\s|user\s)/i;
+const KILL_WORD_RE = /^kill\b/i;
 
 /** Cheap pre-check on the raw COM_QUERY payload (byte 0 is the command). */
 export function mayBeKill(payload: Buffer): boolean {
   let i = 1;
   while (i < payload.length && (payload[i] === 0x20 || payload[i] === 0x0a || payload[i] === 0x0d || payload[i] === 0x09)) i++;
-  if (payload[i] === 0x2f) return payload.length < 512; // leading comment: let the regex decide
+  const c = payload[i];
+  if (c === 0x2f || c === 0x2d || c === 0x23) return true; // a leading comment: look closer
   return i + 4 <= payload.length && (payload[i]! | 0x20) === 0x6b && (payload[i + 1]! | 0x20) === 0x69 &&
     (payload[i + 2]! | 0x20) === 0x6c && (payload[i + 3]! | 0x20) === 0x6c;
 }
 
+/**
+ * Skip leading white space and plain comments. Returns the rest, or, when the text opens an
+ * executable comment (`/*!...`, `/*M!...`), the comment's content prefixed with `!`.
+ */
+function afterComments(sql: string): string {
+  let s = sql.trimStart();
+  for (;;) {
+    if (s.startsWith('/*!') || s.startsWith('/*M!')) return '!' + s.replace(/^\/\*M?!\d*/, '').trimStart();
+    if (s.startsWith('/*')) {
+      const end = s.indexOf('*/', 2);
+      if (end < 0) return '';
+      s = s.slice(end + 2).trimStart();
+    } else if (s.startsWith('--') || s.startsWith('#')) {
+      const nl = s.indexOf('\n');
+      if (nl < 0) return '';
+      s = s.slice(nl + 1).trimStart();
+    } else return s;
+  }
+}
+
+export function classifyKill(sql: string): KillVerdict {
+  const s = afterComments(sql);
+  if (s.startsWith('!')) return KILL_WORD_RE.test(s.slice(1)) ? REFUSE : PASS;
+  if (!KILL_WORD_RE.test(s)) return PASS;
+  const m = LITERAL_RE.exec(s);
+  if (m) {
+    const id = Number(m[3]);
+    if (id > 0xffffffff) return REFUSE;
+    return { kind: 'translate', stmt: { scope: (m[2]?.toLowerCase() as 'connection' | 'query' | undefined) ?? 'connection', modifier: m[1]?.toUpperCase() ?? '', id } };
+  }
+  return PASS_RE.test(s) ? PASS : REFUSE;
+}
+
+/** The translated statement, or null when `sql` is not a KILL of a literal id. */
 export function parseKill(sql: string): KillStatement | null {
-  const m = KILL_RE.exec(sql);
-  if (!m) return null;
-  const id = Number(m[3]);
-  if (!Number.isSafeInteger(id) || id > 0xffffffff) return null;
-  return { scope: (m[2]?.toLowerCase() as 'connection' | 'query' | undefined) ?? 'connection', modifier: m[1]?.toUpperCase() ?? '', id };
+  const v = classifyKill(sql);
+  return v.kind === 'translate' ? v.stmt : null;
 }
 
 export function formatKill(k: KillStatement, backendThreadId: number): string {

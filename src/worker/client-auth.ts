@@ -63,6 +63,12 @@ export class ClientAuth {
 
   /** Feed one client packet; returns the outcome once the exchange is over. */
   onPacket(p: Packet): AuthOutcome {
+    // The response follows the greeting (seq 0), the switch answer our switch request (seq 2).
+    const expected = this.response === null ? 1 : 3;
+    if (p.seq !== expected) {
+      const e = DBM_ERR.PACKETS_OUT_OF_ORDER;
+      return this.reject(p.seq + 1, 'malformed', e.errno, e.sqlState, e.template);
+    }
     try {
       return this.response === null ? this.onResponse(p) : this.onSwitchAnswer(p);
     } catch (err) {

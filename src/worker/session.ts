@@ -32,7 +32,7 @@ import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
 import { encodeErr } from '../protocol/responses.js';
 import { ClientAuth, type AuthOutcome } from './client-auth.js';
 import { CloseReason } from '../observability/close-reasons.js';
-import { mayBeKill, parseKill, formatKill } from '../sql/kill.js';
+import { mayBeKill, classifyKill, formatKill } from '../sql/kill.js';
 import { openBackendFor, type OpenedBackend } from './backend-link.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
@@ -329,8 +329,7 @@ export class ClientSession {
       case COM_STMT_RESET: case COM_RESET_CONNECTION: case COM_REFRESH: case COM_DEBUG:
         return this.forward(p, ResponseKind.Single);
       case COM_PROCESS_KILL:
-        if (p.payload.length >= 5) return this.killById(p.payload.readUInt32LE(1), 'connection', '', 1);
-        break;
+        return this.killById(p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0, 'connection', '', 1);
       case COM_QUIT:
         return this.close(CloseReason.CLIENT_QUIT);
       case COM_CHANGE_USER:
@@ -384,9 +383,10 @@ export class ClientSession {
   // ---------------------------------------------------------------- KILL <dbmesh id>
 
   private tryKill(p: Packet): boolean {
-    const k = parseKill(p.payload.toString('utf8', 1));
-    if (k === null) return false;
-    this.killById(k.id, k.scope, k.modifier, 1);
+    const v = classifyKill(p.payload.toString('utf8', 1));
+    if (v.kind === 'pass') return false;
+    if (v.kind === 'refuse') this.sendError(DBM_ERR.KILL_NOT_LITERAL, 1);
+    else this.killById(v.stmt.id, v.stmt.scope, v.stmt.modifier, 1);
     return true;
   }
 

@@ -1,0 +1,226 @@
+/**
+ * Signals to the real master (`dbmesh start`): SIGHUP reloads, and with an invalid config
+ * file changes nothing and says why; SIGTERM drains (idle sessions closed, an open
+ * transaction may still COMMIT) and exits 0; SIGQUIT takes master and workers down at once.
+ */
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+import { sharedSandbox } from '../helpers/shared-sandbox.js';
+import { DBMESH_BIN, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import type { MasterStatus } from '../../src/master/control.js';
+
+type Line = Record<string, unknown>;
+
+async function status(d: DbmeshProcess): Promise<MasterStatus> {
+  const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/status`, { headers: { authorization: 'Bearer test-token' } });
+  expect(res.status).to.equal(200);
+  return (await res.json()) as MasterStatus;
+}
+
+/** The first log line matching `pred` written after this call. */
+function nextLog(d: DbmeshProcess, pred: (l: Line) => boolean, timeoutMs = 20000): Promise<Line> {
+  const from = d.logs.length;
+  return d.waitForLog((l) => d.logs.indexOf(l) >= from && pred(l), timeoutMs);
+}
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [DBMESH_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** Exited (a zombie nobody reaped yet counts: it runs no code and holds no socket). */
+function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** No event exists for a foreign pid: poll with a deadline. Returns the pids still alive. */
+async function untilGone(pids: number[], deadlineMs: number): Promise<number[]> {
+  const end = Date.now() + deadlineMs;
+  while (pids.some((p) => !isGone(p)) && Date.now() < end) await delay(50);
+  return pids.filter((p) => !isGone(p));
+}
+
+function killAll(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
+function connect(d: DbmeshProcess): Promise<mysql.Connection> {
+  return mysql.createConnection({ host: '127.0.0.1', port: d.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+}
+
+/** Resolves when the server side has closed the client's socket. */
+function closedByServer(c: mysql.Connection): Promise<void> {
+  c.on('error', () => {}); // the loss is expected here
+  const stream = (c as unknown as { connection: { stream: net.Socket } }).connection.stream;
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+async function scalar(c: mysql.Connection, sql: string): Promise<unknown> {
+  const [rows] = await c.query(sql);
+  return Object.values((rows as Record<string, unknown>[])[0]!)[0];
+}
+
+describe('supervisor: SIGHUP reload', function () {
+  this.timeout(120000);
+  let dbmesh: DbmeshProcess;
+  let good: Record<string, unknown>;
+
+  before(async function () {
+    dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 2 } });
+    good = JSON.parse(readFileSync(dbmesh.configPath, 'utf8')) as Record<string, unknown>;
+  });
+
+  after(async function () {
+    await dbmesh?.stop();
+  });
+
+  it('SIGHUP re-reads the config file and applies it (config version 2)', async function () {
+    expect((await status(dbmesh)).configVersion).to.equal(1);
+    writeFileSync(dbmesh.configPath, JSON.stringify({ ...good, limits: { maxClientConnections: 5000 } }, null, 2));
+    const reloaded = nextLog(dbmesh, (l) => l.message === 'config reloaded');
+    process.kill(dbmesh.pid, 'SIGHUP');
+    expect((await reloaded).config_version).to.equal(2);
+    const st = await status(dbmesh);
+    expect(st.configVersion).to.equal(2);
+    expect(st.workers.filter((w) => w.state === 'ready')).to.have.length(2);
+  });
+
+  it('SIGHUP with an invalid config file changes nothing, logs the problems, and clients keep working', async function () {
+    const before = await status(dbmesh);
+    const open = await connect(dbmesh);
+    try {
+      writeFileSync(dbmesh.configPath, JSON.stringify({ ...good, listen: { ...(good.listen as object), port: 'not-a-port' } }, null, 2));
+      const refused = nextLog(dbmesh, (l) => typeof l.message === 'string' && l.message.startsWith('reload refused'));
+      process.kill(dbmesh.pid, 'SIGHUP');
+      const line = await refused;
+      expect(line.problems).to.be.an('array').that.satisfies((ps: string[]) => ps.some((p) => p.includes('listen.port')));
+
+      const after = await status(dbmesh);
+      expect(after.configVersion).to.equal(before.configVersion);
+      expect(after.workers.map((w) => w.pid).sort()).to.deep.equal(before.workers.map((w) => w.pid).sort());
+      expect(dbmesh.logs.filter((l) => l.message === 'config reloaded')).to.have.length(1);
+
+      // The CLI reads the same file: it names the problem by path and exits 2.
+      const r = await cli(['reload', '--config', dbmesh.configPath]);
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr).to.include('listen.port');
+      expect((await status(dbmesh)).configVersion).to.equal(before.configVersion);
+
+      // A connection opened before, and a new one, both work.
+      expect(Number(await scalar(open, 'SELECT 1 + 1'))).to.equal(2);
+      const fresh = await connect(dbmesh);
+      expect(Number(await scalar(fresh, 'SELECT 40 + 2'))).to.equal(42);
+      await fresh.end();
+    } finally {
+      await open.end();
+      writeFileSync(dbmesh.configPath, JSON.stringify(good, null, 2));
+    }
+  });
+
+  it('reloads again once the file is fixed', async function () {
+    const reloaded = nextLog(dbmesh, (l) => l.message === 'config reloaded');
+    process.kill(dbmesh.pid, 'SIGHUP');
+    expect((await reloaded).config_version).to.equal(3);
+    expect((await status(dbmesh)).configVersion).to.equal(3);
+  });
+});
+
+describe('supervisor: SIGTERM and SIGQUIT', function () {
+  this.timeout(120000);
+  const DRAIN_TIMEOUT_MS = 20000;
+  let dbmesh: DbmeshProcess | undefined;
+  let workers: number[] = [];
+
+  afterEach(async function () {
+    await dbmesh?.stop();
+    killAll(workers.filter((p) => !isGone(p))); // only if the master failed to take them down
+    dbmesh = undefined;
+    workers = [];
+  });
+
+  it('SIGTERM: closes idle sessions, lets an open transaction COMMIT, then the master exits 0 and no worker is left', async function () {
+    const sb = await sharedSandbox();
+    dbmesh = await startDbmesh(sb, { overrides: { workers: 2, supervisor: { drainTimeoutMs: DRAIN_TIMEOUT_MS } } });
+    workers = (await status(dbmesh)).workers.map((w) => w.pid);
+    expect(workers).to.have.length(2);
+    const setup = await connect(dbmesh);
+    await setup.query('DROP TABLE IF EXISTS sup_sigterm');
+    await setup.query('CREATE TABLE sup_sigterm (id INT PRIMARY KEY) ENGINE=InnoDB');
+    await setup.end();
+
+    const idle = await connect(dbmesh);
+    const busy = await connect(dbmesh);
+    await busy.query('BEGIN');
+    await busy.query('INSERT INTO sup_sigterm VALUES (1)');
+    const idleClosed = closedByServer(idle);
+    const busyClosed = closedByServer(busy);
+    const masterExit = exitOf(dbmesh.child);
+
+    const t0 = Date.now();
+    process.kill(dbmesh.pid, 'SIGTERM');
+    await idleClosed;
+    expect(dbmesh.child.exitCode, 'the master waits for the open transaction').to.equal(null);
+    await busy.query('INSERT INTO sup_sigterm VALUES (2)');
+    await busy.query('COMMIT');
+    await busyClosed; // closed at the first boundary outside the transaction
+    const { code, signal } = await masterExit;
+    expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
+    expect(Date.now() - t0, 'exited before the drain timeout').to.be.below(DRAIN_TIMEOUT_MS);
+    expect(await untilGone(workers, 10000), 'worker pids still alive').to.deep.equal([]);
+
+    const direct = await mysql.createConnection({ host: sb.primary.host, port: sb.primary.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+    try {
+      const [rows] = await direct.query('SELECT id FROM sup_sigterm ORDER BY id');
+      expect(rows).to.deep.equal([{ id: 1 }, { id: 2 }]);
+      await direct.query('DROP TABLE sup_sigterm');
+    } finally {
+      await direct.end();
+    }
+  });
+
+  it('SIGQUIT: master and workers exit at once, even with a transaction open', async function () {
+    dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 2, supervisor: { drainTimeoutMs: DRAIN_TIMEOUT_MS } } });
+    workers = (await status(dbmesh)).workers.map((w) => w.pid);
+    const busy = await connect(dbmesh);
+    await busy.query('BEGIN');
+    await busy.query('SELECT 1 FOR UPDATE');
+    const busyClosed = closedByServer(busy);
+    const masterExit = exitOf(dbmesh.child);
+    const t0 = Date.now();
+    process.kill(dbmesh.pid, 'SIGQUIT');
+    const { code, signal } = await masterExit;
+    expect({ code, signal }).to.deep.equal({ code: 0, signal: null });
+    expect(Date.now() - t0, 'SIGQUIT does not wait for the drain').to.be.below(5000);
+    expect(await untilGone(workers, 5000), 'worker pids still alive').to.deep.equal([]);
+    await busyClosed;
+    expect(Date.now() - t0).to.be.below(DRAIN_TIMEOUT_MS);
+  });
+});
