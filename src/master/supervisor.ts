@@ -99,7 +99,7 @@ export class Supervisor {
     setTimeout(() => {
       if (this.stopping || this.workers.some((x) => x.slot === w.slot && x.state !== 'dead')) return;
       void this.spawn(this.release, w.slot, w.restarts + 1).then((ok) => {
-        if (ok && recent.length < CRASH_LOOP_THRESHOLD) this.alerts.delete(w.slot);
+        if (ok) this.alerts.delete(w.slot); // serving again: the loop is over (a new crash re-raises it)
       });
     }, delay).unref();
   }
@@ -132,6 +132,7 @@ export class Supervisor {
   }
 
   private onMemoryVerdicts(soft: WorkerHandle[], hard: WorkerHandle[]): void {
+    if (this.stopping) return;
     for (const w of hard) {
       if (w.state === 'dead' || w.retireReason === 'memory hard limit') continue;
       this.hardKills++;
@@ -152,6 +153,7 @@ export class Supervisor {
   }
 
   async reload(): Promise<ReloadResult> {
+    if (this.stopping) return { ok: false, configVersion: this.configVersion, problems: ['dbmesh is stopping; reload ignored'] };
     let next: Config;
     try {
       next = loadConfigFile(this.configPath);
@@ -183,6 +185,7 @@ export class Supervisor {
 
   upgrade(version: string, onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult> {
     const from = this.release.version;
+    if (this.stopping) return Promise.resolve({ ok: false, fromVersion: from, toVersion: version, sessionsMoved: 0, sessionsClosed: 0, error: 'refused: dbmesh is stopping' });
     if (this.busy) return Promise.resolve({ ok: false, fromVersion: from, toVersion: version, sessionsMoved: 0, sessionsClosed: 0, error: `refused: ${this.busy} in progress` });
     let release: Release;
     try {

@@ -57,6 +57,15 @@ export class PacketAssembler {
     return { seq: raw[3]!, payload: raw.subarray(PACKET_HEADER_SIZE), raw };
   }
 
+  /**
+   * Copy whatever is still held into memory of our own. Call this before the bytes pushed so
+   * far are overwritten by their producer (a reused read buffer).
+   */
+  own(): void {
+    if (this.buffered === 0) return;
+    this.chunks = [Buffer.from(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks))];
+  }
+
   /** Drop everything (connection is being closed or handed off). */
   clear(): void {
     this.chunks = [];

@@ -19,6 +19,7 @@ import type { AdoptMsg, SessionSnapshot } from '../ipc/messages.js';
 import { SocketInput } from '../pool/socket-input.js';
 import type { Logger } from '../observability/logger.js';
 import { ClientSession } from './session.js';
+import { fromHandle } from './client-socket.js';
 import type { ProxyServer } from './server.js';
 
 /** How long the receiver waits for the second part of a session. */
@@ -92,7 +93,7 @@ export class SessionReceiver {
   private adopt(token: string, snap: SessionSnapshot, clientHandle: unknown, backendHandle: unknown): void {
     const input = new SocketInput();
     const backend = new net.Socket({ handle: backendHandle as never, readable: true, writable: true, onread: input.onread } as net.SocketConstructorOpts);
-    const client = new net.Socket({ handle: clientHandle as never, readable: true, writable: true } as net.SocketConstructorOpts);
+    const { socket: client, input: clientInput } = fromHandle(clientHandle);
     const user = this.server.config.users.find((u) => u.name === snap.user);
     if (!user) {
       // The user was removed by a reload while the session moved: end it as the server would.
@@ -101,7 +102,7 @@ export class SessionReceiver {
       this.channel.post('adopted', { token, ok: false, error: `user ${snap.user} no longer configured` });
       return;
     }
-    const session = new ClientSession(snap.id, client, this.server);
+    const session = new ClientSession(snap.id, client, clientInput, this.server);
     session.startedAt = snap.startedAt;
     this.server.adoptSession(session);
     session.adopt(snap, user, {

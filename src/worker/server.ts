@@ -14,6 +14,7 @@ import { CloseReason, countClose } from '../observability/close-reasons.js';
 import { ReadOnlyProbeDirectory, type BackendDirectory } from './backends.js';
 import { ClientSession } from './session.js';
 import { offeredCapabilities } from './client-auth.js';
+import { adoptAccepted } from './client-socket.js';
 import type { SessionHost } from './session-host.js';
 
 export interface ProxyServerOptions {
@@ -47,7 +48,8 @@ export class ProxyServer implements SessionHost {
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
-    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    // Paused on connect: accept() moves the descriptor into a socket with a reused read buffer.
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (s) => this.accept(s));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -82,8 +84,11 @@ export class ProxyServer implements SessionHost {
       countClose(this.draining ? CloseReason.SHUTDOWN : CloseReason.TOO_MANY_CONNECTIONS);
       return;
     }
+    const wrapped = adoptAccepted(socket);
+    if (wrapped === null) return;
+    wrapped.socket.on('error', () => {});
     const id = this.allocateId();
-    const session = new ClientSession(id, socket, this);
+    const session = new ClientSession(id, wrapped.socket, wrapped.input, this);
     this.sessions.set(id, session);
     session.greet();
   }

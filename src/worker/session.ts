@@ -82,13 +82,15 @@ export class ClientSession {
   constructor(
     readonly id: number,
     private readonly client: net.Socket,
+    /** The client's reused read buffer; chunks from it are valid only during onClientData. */
+    private readonly clientInput: SocketInput,
     private readonly host: SessionHost,
   ) {
     this.scanner = new ResponseScanner(false);
     this.auth = null;
     this.handshakeTimer = null;
     client.setNoDelay(true);
-    client.on('data', (c: Buffer) => this.onClientData(c));
+    clientInput.handler = (c: Buffer) => this.onClientData(c);
     client.on('error', (err: NodeJS.ErrnoException) => {
       this.closeDetail = `client socket: ${err.code ?? err.message}`;
       this.close(CloseReason.CLIENT_NETWORK);
@@ -130,13 +132,10 @@ export class ClientSession {
   detachForHandoff(): { snapshot: SessionSnapshot; client: net.Socket; backend: net.Socket } | null {
     if (!this.idle || this.packetWaiter || this.backend === null || this.user === null) return null;
     const client = this.client;
-    // Stop reading at the descriptor: pause() alone keeps node reading into the stream
-    // buffer, and bytes read here after this point would never reach the new worker.
-    client.removeAllListeners('data');
+    // Stop reading at the descriptor (an onread socket's pause() is a readStop): bytes still in
+    // the kernel travel with the descriptor; bytes already read are in the assembler (owned).
+    this.clientInput.handler = () => {};
     client.pause();
-    (client as unknown as { _handle?: { readStop?: () => number; reading?: boolean } })._handle?.readStop?.();
-    // Bytes node already read but did not emit are in the stream buffer: take them along.
-    for (let c = client.read() as Buffer | null; c !== null; c = client.read() as Buffer | null) this.inbound.push(c);
     const snapshot: SessionSnapshot = {
       id: this.id, user: this.user.name, capabilities: this.capabilities, mariadbCapabilities: this.mariadbCapabilities, charset: this.charset,
       statusFlags: this.statusFlags, scramble: this.scramble.toString('base64'),
@@ -146,7 +145,7 @@ export class ClientSession {
     };
     const backend = this.detachBackend()!;
     backend.pause();
-    client.removeAllListeners('data').removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
+    client.removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
     client.on('error', () => {});
     this.phase = Phase.Closed;
     this.host.sessionMoved(this);
@@ -174,8 +173,12 @@ export class ClientSession {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
-    this.inbound.push(chunk);
+    // Before the command phase packets are parsed into values kept across awaits: copy.
+    this.inbound.push(this.phase === Phase.Commands ? chunk : Buffer.from(chunk));
     this.pump();
+    // The read buffer is reused for the next read: nothing may keep pointing into it.
+    if (this.inbound.bufferedBytes > 0) this.inbound.own();
+    if (this.backend !== null && this.backend.writableLength > 0) this.clientInput.retain();
   }
 
   /** Process as many complete client packets as the current phase allows. */
@@ -448,6 +451,7 @@ export class ClientSession {
   }
 
   /** The client's next packet, whatever the phase (dbmesh is talking to the client itself). */
+  // (copied: the caller keeps it across awaits)
   nextClientPacket(): Promise<Packet> {
     return new Promise((resolve) => {
       this.packetWaiter = (p) => resolve({ seq: p.seq, payload: Buffer.from(p.payload), raw: Buffer.from(p.raw) });

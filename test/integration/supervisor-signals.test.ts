@@ -206,6 +206,30 @@ describe('supervisor: SIGTERM and SIGQUIT', function () {
     }
   });
 
+  it('SIGHUP during a graceful stop starts no new worker', async function () {
+    // The drain timeout is the window: the open transaction holds the stop that long.
+    dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 2, supervisor: { drainTimeoutMs: 3000 } } });
+    const d = dbmesh;
+    workers = (await status(d)).workers.map((w) => w.pid);
+    const busy = await connect(d);
+    await busy.query('BEGIN');
+    const busyClosed = closedByServer(busy);
+    const masterExit = exitOf(d.child);
+    const stopping = nextLog(d, (l) => l.message === 'dbmesh stopping');
+    process.kill(d.pid, 'SIGTERM');
+    await stopping;
+    const hup = nextLog(d, (l) => l.message === 'signal received' && l.signal === 'SIGHUP');
+    process.kill(d.pid, 'SIGHUP');
+    await hup;
+    expect(await masterExit).to.deep.equal({ code: 0, signal: null });
+    await busyClosed;
+    const from = d.logs.findIndex((l) => l.message === 'dbmesh stopping');
+    const started = d.logs.slice(from).filter((l) => l.message === 'worker starting');
+    workers.push(...started.map((l) => Number(l.worker_pid)));
+    expect(started.map((l) => l.worker_pid), 'workers started after "dbmesh stopping"').to.deep.equal([]);
+    expect(await untilGone(workers, 10000), 'worker pids still alive').to.deep.equal([]);
+  });
+
   it('SIGQUIT: master and workers exit at once, even with a transaction open', async function () {
     dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 2, supervisor: { drainTimeoutMs: DRAIN_TIMEOUT_MS } } });
     workers = (await status(dbmesh)).workers.map((w) => w.pid);

@@ -8,10 +8,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { rootQuery } from '../helpers/sandbox.js';
-import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { REPO_ROOT, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { MasterStatus } from '../../src/master/control.js';
 
 async function status(d: DbmeshProcess): Promise<MasterStatus> {
@@ -92,6 +93,31 @@ describe('supervisor: worker crashes', function () {
     const st = await status(dbmesh);
     expect(st.alerts.join('\n')).to.match(/crash loop in slot 0/);
     expect(st.workers.filter((w) => w.state === 'ready')).to.deep.equal([]);
+  });
+
+  it('a slot that recovers from a crash loop no longer reports it', async function () {
+    // Fails its first 5 starts (a counter file), then runs the real worker of this tree.
+    releases = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-sup-flaky-'));
+    const flaky = path.join(releases, '7.3.0-flaky');
+    mkdirSync(flaky);
+    writeFileSync(path.join(flaky, 'package.json'), JSON.stringify({ name: 'dbmesh', version: '7.3.0-flaky', dbmesh: { workerEntry: 'flaky-worker.js' } }));
+    const counter = path.join(releases, 'starts');
+    const realWorker = pathToFileURL(path.join(REPO_ROOT, 'dist', 'src', 'worker', 'main.js')).href;
+    writeFileSync(path.join(flaky, 'flaky-worker.js'), [
+      "const fs = require('node:fs');",
+      `let n = 0; try { n = Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8')); } catch {}`,
+      `fs.writeFileSync(${JSON.stringify(counter)}, String(n + 1));`,
+      'if (n < 5) process.exit(1);',
+      `import(${JSON.stringify(realWorker)});`,
+    ].join('\n'));
+    symlinkSync('7.3.0-flaky', path.join(releases, 'current'));
+    dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 1, releases: { dir: releases } } });
+    await dbmesh.waitForLog((l) => l.message === 'worker crash loop', 30000);
+    const ready = await dbmesh.waitForLog((l) => l.message === 'worker ready', 30000);
+    const st = await status(dbmesh);
+    expect(st.workers.map((w) => [w.pid, w.state])).to.deep.equal([[ready.worker_pid, 'ready']]);
+    expect(st.workers[0]!.restarts).to.equal(5);
+    expect(st.alerts, 'slot 0 serves again: no crash loop (nor backoff) to report').to.deep.equal([]);
   });
 });
 

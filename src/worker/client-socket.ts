@@ -1,0 +1,28 @@
+/**
+ * Client sockets read through a SocketInput (net's `onread` with a reused buffer) instead of
+ * the stream machinery: per query this saves a buffer allocation and the Readable push/emit
+ * path, which on a 2-core machine shared with the database is CPU the database gets back.
+ * Accepted sockets arrive paused (server option pauseOnConnect); their descriptor is moved
+ * into a new net.Socket that reads into the session's buffer.
+ */
+import net from 'node:net';
+import { SocketInput } from '../pool/socket-input.js';
+
+type HandleHolder = { _handle: unknown };
+
+/** Re-create an accepted, still paused socket so that it reads through a SocketInput. */
+export function adoptAccepted(accepted: net.Socket): { socket: net.Socket; input: SocketInput } | null {
+  const handle = (accepted as unknown as HandleHolder)._handle;
+  if (!handle) return null;
+  // Detach the descriptor first: destroy() then only releases the JS object.
+  (accepted as unknown as HandleHolder)._handle = null;
+  accepted.destroy();
+  return fromHandle(handle);
+}
+
+/** A socket over a raw handle (accepted here, or received from another worker). */
+export function fromHandle(handle: unknown): { socket: net.Socket; input: SocketInput } {
+  const input = new SocketInput();
+  const socket = new net.Socket({ handle, readable: true, writable: true, onread: input.onread } as net.SocketConstructorOpts);
+  return { socket, input };
+}
