@@ -25,14 +25,17 @@ const LITERAL_RE = /^kill\s+(?:(hard|soft)\s+)?(?:(connection|query)\s+)?(\d{1,1
 const PASS_RE = /^kill\s+(?:(?:hard|soft)\s+)?(?:query\s+id\s|user\s)/i;
 const KILL_WORD_RE = /^kill\b/i;
 
-/** Cheap pre-check on the raw COM_QUERY payload (byte 0 is the command). */
-export function mayBeKill(payload: Buffer): boolean {
-  let i = 1;
-  while (i < payload.length && (payload[i] === 0x20 || payload[i] === 0x0a || payload[i] === 0x0d || payload[i] === 0x09)) i++;
-  const c = payload[i];
+/**
+ * Cheap pre-check on a raw COM_QUERY payload whose command byte is at `start` (the text
+ * follows it). Allocates nothing.
+ */
+export function mayBeKill(buf: Buffer, start = 0): boolean {
+  let i = start + 1;
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  const c = buf[i];
   if (c === 0x2f || c === 0x2d || c === 0x23) return true; // a leading comment: look closer
-  return i + 4 <= payload.length && (payload[i]! | 0x20) === 0x6b && (payload[i + 1]! | 0x20) === 0x69 &&
-    (payload[i + 2]! | 0x20) === 0x6c && (payload[i + 3]! | 0x20) === 0x6c;
+  return i + 4 <= buf.length && (buf[i]! | 0x20) === 0x6b && (buf[i + 1]! | 0x20) === 0x69 &&
+    (buf[i + 2]! | 0x20) === 0x6c && (buf[i + 3]! | 0x20) === 0x6c;
 }
 
 /**

@@ -173,12 +173,40 @@ export class ClientSession {
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
+    if (this.tryFastCommand(chunk)) return;
     // Before the command phase packets are parsed into values kept across awaits: copy.
     this.inbound.push(this.phase === Phase.Commands ? chunk : Buffer.from(chunk));
     this.pump();
     // The read buffer is reused for the next read: nothing may keep pointing into it.
     if (this.inbound.bufferedBytes > 0) this.inbound.own();
     if (this.backend !== null && this.backend.writableLength > 0) this.clientInput.retain();
+  }
+
+  /**
+   * The common case, without the assembler: an idle session receives exactly one small,
+   * complete COM_QUERY or COM_STMT_EXECUTE packet. It is forwarded as it was read; every
+   * other case (partial or pipelined packets, other commands, KILL) takes the general path.
+   */
+  private tryFastCommand(chunk: Buffer): boolean {
+    if (this.phase !== Phase.Commands || this.awaiting || this.bigCommand || this.packetWaiter !== null ||
+      this.inbound.bufferedBytes !== 0 || this.backend === null || chunk.length < 5 || chunk[3] !== 0) return false;
+    const len = chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16);
+    if (len + 4 !== chunk.length || len >= MAX_PACKET_PAYLOAD || len > this.host.config.limits.maxAllowedPacket) return false;
+    const cmd = chunk[4];
+    if (cmd === COM_QUERY) {
+      if (mayBeKill(chunk, 4)) return false;
+    } else if (cmd !== COM_STMT_EXECUTE) return false;
+    this.lastCommandSeq = 0;
+    this.awaiting = true;
+    this.scanner.begin(ResponseKind.Result);
+    const backend = this.backend;
+    if (!backend.write(chunk)) {
+      this.backendDrainWait = true;
+      this.updateClientFlow();
+    }
+    // A write the kernel did not take at once still references the read buffer.
+    if (backend.writableLength > 0) this.clientInput.retain();
+    return true;
   }
 
   /** Process as many complete client packets as the current phase allows. */
@@ -319,7 +347,7 @@ export class ClientSession {
     const cmd = p.payload[0]!;
     switch (cmd) {
       case COM_QUERY:
-        if (mayBeKill(p.payload) && this.tryKill(p)) return;
+        if (mayBeKill(p.payload) && this.tryKill(p)) return; // (payload: command byte at 0)
         return this.forward(p, ResponseKind.Result);
       case COM_STMT_EXECUTE: return this.forward(p, ResponseKind.Result);
       case COM_STMT_PREPARE: return this.forward(p, ResponseKind.Prepare);
