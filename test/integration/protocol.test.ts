@@ -116,6 +116,56 @@ describe('protocol conformance (raw packets, direct vs dbmesh)', function () {
     }
   }
 
+  it('relays COM_STMT_SEND_LONG_DATA (no response) before the execute that uses it', async function () {
+    for (const port of [sb.primary.port, dbmesh.port]) {
+      const c = await RawClient.connect(port, 'app', 'app_pw', BASE_CAPS);
+      const st = await c.prepare('SELECT LENGTH(?), MD5(?)');
+      // Two long-data pieces for each parameter; the server answers nothing to them.
+      for (const param of [0, 1]) {
+        for (const piece of ['abc', 'defgh']) {
+          const head = Buffer.alloc(7);
+          head[0] = 0x18;
+          head.writeUInt32LE(st.id, 1);
+          head.writeUInt16LE(param, 5);
+          c.send(Buffer.concat([head, Buffer.from(piece)]));
+        }
+      }
+      // COM_STMT_EXECUTE: flags 0, iteration 1, null bitmap (1 byte), new-params-bound 1,
+      // types: two MYSQL_TYPE_VAR_STRING (0xfd); no values (they came as long data).
+      const exec = Buffer.from([0x17, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x00, 0x01, 0xfd, 0x00, 0xfd, 0x00]);
+      exec.writeUInt32LE(st.id, 1);
+      c.send(exec);
+      const packets = await c.readResult();
+      // Binary row: 0x00 header, null bitmap (1 byte for 2 columns), LENGTH() as a 4-byte
+      // LONG, then MD5() as a length-encoded string.
+      const row = packets.find((p) => p.payload[0] === 0x00 && p.payload.length > 10)!;
+      expect(row, `port ${port}`).to.not.equal(undefined);
+      expect(row.payload.readInt32LE(2)).to.equal(8);
+      expect(row.payload[6]).to.equal(32);
+      expect(row.payload.toString('latin1', 7, 39)).to.equal('e8dc4081b13434b45189a720b77b6818'); // md5('abcdefgh')
+      c.close();
+    }
+  });
+
+  it('refuses a wrong password without contacting the backend', async function () {
+    const count = async (): Promise<number> => {
+      const c = await RawClient.connect(sb.primary.port, 'app', 'app_pw', BASE_CAPS);
+      const rows = await c.rows("SHOW GLOBAL STATUS LIKE 'Connections'");
+      c.close();
+      return Number(rows[0]![1]);
+    };
+    const before = await count();
+    let refused: Error | null = null;
+    try {
+      await RawClient.connect(dbmesh.port, 'app', 'wrong', BASE_CAPS);
+    } catch (err) {
+      refused = err as Error;
+    }
+    expect(String(refused)).to.match(/1045/);
+    // Only our own counting connection reached the server in between.
+    expect(await count()).to.equal(before + 1);
+  });
+
   it('answers an unknown command with ERR 1047 and keeps the session', async function () {
     const via = await RawClient.connect(dbmesh.port, 'app', 'app_pw', BASE_CAPS);
     const err = await via.simple(Buffer.from([0x12, 0, 0, 0, 0]));
