@@ -23,6 +23,8 @@ export interface SessionSnapshot {
   /** Client bytes read but not yet processed (a partial or pipelined command), base64. */
   readonly pending: string;
   readonly startedAt: number;
+  /** When the old worker froze the session (ms since epoch), to measure hand-off time. */
+  readonly frozenAt: number;
 }
 
 // ---- master -> worker

@@ -69,6 +69,8 @@ interface PartialSession {
 export class SessionReceiver {
   private readonly partial = new Map<string, PartialSession>();
   adopted = 0;
+  handoffMsTotal = 0;
+  handoffMsMax = 0;
 
   constructor(private readonly server: ProxyServer, private readonly channel: IpcChannel, private readonly log: Logger) {}
 
@@ -110,6 +112,9 @@ export class SessionReceiver {
       okPayload: Buffer.alloc(0), statusFlags: snap.statusFlags,
     });
     this.adopted++;
+    this.handoffMsTotal += Date.now() - snap.frozenAt;
+    this.handoffMsMax = Math.max(this.handoffMsMax, Date.now() - snap.frozenAt);
+    this.log.debug('session adopted', { conn_id: snap.id, handoff_ms: Date.now() - snap.frozenAt });
     this.channel.post('adopted', { token, ok: true });
   }
 

@@ -115,17 +115,38 @@ export function runWorker(): void {
     srv.stopAccepting();
     let moved = 0;
     const sends: Promise<boolean>[] = [];
-    const atBoundary = (s: ClientSession): void => {
-      if (handOff) {
-        const sent = sendSession(s, channel, log);
-        if (sent) {
+    // Sessions move one at a time: node sends one descriptor per IPC message and waits for
+    // the peer's ack before the next, so freezing every idle session at once would leave the
+    // last one frozen for the whole queue. A session waiting its turn keeps being served.
+    let moving = false;
+    const moveNext = async (preferred: ClientSession | null): Promise<void> => {
+      if (moving) return;
+      moving = true;
+      try {
+        for (;;) {
+          // Prefer the session that just finished a command: its client is busy reading the
+          // answer, so it is the least likely to send its next command while it moves.
+          let next: ClientSession | null = preferred !== null && preferred.idle ? preferred : null;
+          preferred = null;
+          if (next === null) for (const s of srv.allSessions()) if (s.idle) { next = s; break; }
+          if (next === null) break;
+          const sent = sendSession(next, channel, log);
+          if (sent === null) break;
           moved++;
           sends.push(sent);
+          await sent;
         }
-      } else if (!s.inTransaction) s.close(CloseReason.DRAINED);
+      } finally {
+        moving = false;
+      }
+    };
+    const atBoundary = (s: ClientSession): void => {
+      if (handOff) void moveNext(s);
+      else if (!s.inTransaction) s.close(CloseReason.DRAINED);
     };
     srv.onBoundary = atBoundary;
-    for (const s of [...srv.allSessions()]) if (s.idle) atBoundary(s);
+    if (handOff) void moveNext(null);
+    else for (const s of [...srv.allSessions()]) if (s.idle) atBoundary(s);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([srv.whenEmpty(), new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
     clearTimeout(timer);

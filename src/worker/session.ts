@@ -142,6 +142,7 @@ export class ClientSession {
       connectAttrs: this.connectAttrs ? this.connectAttrs.toString('base64') : null,
       backendThreadId: this.backendThreadId, backendId: this.backendId,
       pending: this.inbound.bufferedBytes > 0 ? this.inbound.drain().toString('base64') : '', startedAt: this.startedAt,
+      frozenAt: Date.now(),
     };
     const backend = this.detachBackend()!;
     backend.pause();
