@@ -9,9 +9,8 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { AdoptMsg, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
-import { SessionReceiver, sendSession } from './handoff.js';
-import type { ClientSession } from './session.js';
-import { CloseReason } from '../observability/close-reasons.js';
+import { SessionReceiver } from './handoff.js';
+import { drainWorker } from './drain.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const STATS_INTERVAL_MS = 1000;
@@ -112,48 +111,10 @@ export function runWorker(): void {
     if (draining || server === null) return;
     draining = true;
     const srv = server;
-    srv.stopAccepting();
-    let moved = 0;
-    const sends: Promise<boolean>[] = [];
-    // Sessions move one at a time: node sends one descriptor per IPC message and waits for
-    // the peer's ack before the next, so freezing every idle session at once would leave the
-    // last one frozen for the whole queue. A session waiting its turn keeps being served.
-    let moving = false;
-    const moveNext = async (preferred: ClientSession | null): Promise<void> => {
-      if (moving) return;
-      moving = true;
-      try {
-        for (;;) {
-          // Prefer the session that just finished a command: its client is busy reading the
-          // answer, so it is the least likely to send its next command while it moves.
-          let next: ClientSession | null = preferred !== null && preferred.idle ? preferred : null;
-          preferred = null;
-          if (next === null) for (const s of srv.allSessions()) if (s.idle) { next = s; break; }
-          if (next === null) break;
-          const sent = sendSession(next, channel, log);
-          if (sent === null) break;
-          moved++;
-          sends.push(sent);
-          await sent;
-        }
-      } finally {
-        moving = false;
-      }
-    };
-    const atBoundary = (s: ClientSession): void => {
-      if (handOff) void moveNext(s);
-      else if (!s.inTransaction) s.close(CloseReason.DRAINED);
-    };
-    srv.onBoundary = atBoundary;
-    if (handOff) void moveNext(null);
-    else for (const s of [...srv.allSessions()]) if (s.idle) atBoundary(s);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([srv.whenEmpty(), new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
-    clearTimeout(timer);
-    const left = srv.connectionCount;
-    if (left > 0) log.warn('drain timeout: closing remaining sessions', { sessions: left, timeout_ms: timeoutMs });
-    await srv.close(1000);
-    await Promise.all(sends); // every descriptor must have left before we exit
+    const r = await drainWorker(srv, channel, log, timeoutMs, handOff);
+    await r.sent; // every descriptor must have left before we exit
+    const moved = r.moved;
+    const left = r.closedAtTimeout;
     log.info('worker drained', { sessions_moved: moved, sessions_closed_at_timeout: left });
     channel.post('drained', { moved, closed: left });
     // Let the IPC channel flush the last handoff messages before leaving.

@@ -75,6 +75,8 @@ export class ClientSession {
   user: UserConfig | null = null;
   statusFlags = SERVER_STATUS_AUTOCOMMIT;
   startedAt = Date.now();
+  /** When the session last finished a command (ms since epoch): how long its client has been quiet. */
+  lastBoundaryAt = Date.now();
   /** What exactly ended the session, when more is known than the reason (logged). */
   closeDetail: string | null = null;
   backendId = '';
@@ -296,7 +298,10 @@ export class ClientSession {
     this.client.write(frame(b.okPayload, seq).bytes);
     this.phase = Phase.Commands;
     this.pump();
-    if (this.idle) this.host.sessionAtBoundary(this);
+    if (this.idle) {
+      this.lastBoundaryAt = Date.now();
+      this.host.sessionAtBoundary(this);
+    }
   }
 
   private onBackendFailed(e: { payload?: Buffer; message: string }, seq: number): void {
@@ -503,7 +508,10 @@ export class ClientSession {
     if (this.scanner.statusFlags >= 0) this.statusFlags = this.scanner.statusFlags;
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
     this.pump();
-    if (this.idle) this.host.sessionAtBoundary(this);
+    if (this.idle) {
+      this.lastBoundaryAt = Date.now();
+      this.host.sessionAtBoundary(this);
+    }
   }
 
   private onBackendLost(socket: net.Socket): void {
