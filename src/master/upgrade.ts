@@ -21,8 +21,14 @@ export async function runUpgrade(sup: Supervisor, release: Release, onProgress: 
 
   const old = sup.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
   progress({ phase: 'start', message: `upgrading ${fromVersion} -> ${release.version}: starting ${sup.config.workers} new workers` });
-  const fresh = Array.from({ length: sup.config.workers }, (_, slot) => sup.spawn(release, slot, 0));
-  const readiness = await Promise.all(fresh);
+  // One at a time: a booting node process takes a core for a few hundred ms, and the old
+  // workers are still serving on the same cores.
+  const readiness: boolean[] = [];
+  for (let slot = 0; slot < sup.config.workers; slot++) {
+    const ok = await sup.spawn(release, slot, 0);
+    readiness.push(ok);
+    if (!ok) break;
+  }
   const started = sup.workers.filter((w) => w.release === release && !old.includes(w));
   for (const w of started) progress({ phase: 'spawned', message: `worker ${w.pid} (${w.version}) started`, workerPid: w.pid });
 
