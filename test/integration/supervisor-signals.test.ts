@@ -4,62 +4,14 @@
  * transaction may still COMMIT) and exits 0; SIGQUIT takes master and workers down at once.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type net from 'node:net';
-import { setTimeout as delay } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
-import { DBMESH_BIN, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import type { MasterStatus } from '../../src/master/control.js';
+import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { cli, connect, exitOf, isGone, nextLog, scalar, status, untilGone } from '../helpers/control.js';
 
 type Line = Record<string, unknown>;
-
-async function status(d: DbmeshProcess): Promise<MasterStatus> {
-  const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/status`, { headers: { authorization: 'Bearer test-token' } });
-  expect(res.status).to.equal(200);
-  return (await res.json()) as MasterStatus;
-}
-
-/** The first log line matching `pred` written after this call. */
-function nextLog(d: DbmeshProcess, pred: (l: Line) => boolean, timeoutMs = 20000): Promise<Line> {
-  const from = d.logs.length;
-  return d.waitForLog((l) => d.logs.indexOf(l) >= from && pred(l), timeoutMs);
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DBMESH_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
-    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
-
-/** Exited (a zombie nobody reaped yet counts: it runs no code and holds no socket). */
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** No event exists for a foreign pid: poll with a deadline. Returns the pids still alive. */
-async function untilGone(pids: number[], deadlineMs: number): Promise<number[]> {
-  const end = Date.now() + deadlineMs;
-  while (pids.some((p) => !isGone(p)) && Date.now() < end) await delay(50);
-  return pids.filter((p) => !isGone(p));
-}
 
 function killAll(pids: number[]): void {
   for (const p of pids) {
@@ -71,21 +23,12 @@ function killAll(pids: number[]): void {
   }
 }
 
-function connect(d: DbmeshProcess): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: '127.0.0.1', port: d.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
-}
-
 /** Resolves when the server side has closed the client's socket. */
 function closedByServer(c: mysql.Connection): Promise<void> {
   c.on('error', () => {}); // the loss is expected here
   const stream = (c as unknown as { connection: { stream: net.Socket } }).connection.stream;
   if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => stream.once('close', () => resolve()));
-}
-
-async function scalar(c: mysql.Connection, sql: string): Promise<unknown> {
-  const [rows] = await c.query(sql);
-  return Object.values((rows as Record<string, unknown>[])[0]!)[0];
 }
 
 describe('supervisor: SIGHUP reload', function () {

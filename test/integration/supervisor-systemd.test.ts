@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { DgramSocket } from 'node-unix-socket';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import type { MasterStatus } from '../../src/master/control.js';
+import { status } from '../helpers/control.js';
 
 const { DgramSocket: Socket } = createRequire(import.meta.url)('node-unix-socket') as { DgramSocket: typeof DgramSocket };
 
@@ -59,12 +59,6 @@ class NotifySocket {
 
 function fields(datagram: string): Record<string, string> {
   return Object.fromEntries(datagram.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-
-async function status(d: DbmeshProcess): Promise<MasterStatus> {
-  const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/status`, { headers: { authorization: 'Bearer test-token' } });
-  expect(res.status).to.equal(200);
-  return (await res.json()) as MasterStatus;
 }
 
 describe('supervisor: systemd notifications from the real master', function () {

@@ -6,23 +6,16 @@
  * the previous release (or says there is none).
  */
 import { expect } from 'chai';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
-import { DBMESH_BIN, REPO_ROOT, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { MasterStatus } from '../../src/master/control.js';
+import { buildReleases, cli, connect, nextLog, scalar, status } from '../helpers/control.js';
 
 type Line = Record<string, unknown>;
-
-/** As in upgrade.test.ts (not imported: that would register its soak suite here too). */
-function buildReleases(dir: string, versions: readonly string[]): void {
-  for (const v of versions) {
-    execFileSync(path.join(REPO_ROOT, 'scripts', 'release'), ['--dir', dir, '--version', v, '--no-build', ...(v === versions[0] ? ['--set-current'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
-  }
-}
 
 /** A release directory dbmesh accepts, whose worker entry exits with code 1 at once. */
 function writeBrokenRelease(dir: string, version: string): void {
@@ -30,38 +23,6 @@ function writeBrokenRelease(dir: string, version: string): void {
   mkdirSync(target, { recursive: true });
   writeFileSync(path.join(target, 'package.json'), JSON.stringify({ name: 'dbmesh', version, dbmesh: { workerEntry: 'broken-worker.js' } }, null, 2));
   writeFileSync(path.join(target, 'broken-worker.js'), 'process.exit(1);\n');
-}
-
-async function status(d: DbmeshProcess): Promise<MasterStatus> {
-  const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/status`, { headers: { authorization: 'Bearer test-token' } });
-  expect(res.status).to.equal(200);
-  return (await res.json()) as MasterStatus;
-}
-
-function nextLog(d: DbmeshProcess, pred: (l: Line) => boolean, timeoutMs = 20000): Promise<Line> {
-  const from = d.logs.length;
-  return d.waitForLog((l) => d.logs.indexOf(l) >= from && pred(l), timeoutMs);
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DBMESH_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
-    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function connect(d: DbmeshProcess): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: '127.0.0.1', port: d.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
-}
-
-async function scalar(c: mysql.Connection, sql: string): Promise<unknown> {
-  const [rows] = await c.query(sql);
-  return Object.values((rows as Record<string, unknown>[])[0]!)[0];
 }
 
 /** Only `version` workers, all ready, as many as configured. */

@@ -13,34 +13,7 @@ import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { rootQuery } from '../helpers/sandbox.js';
 import { REPO_ROOT, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import type { MasterStatus } from '../../src/master/control.js';
-
-async function status(d: DbmeshProcess): Promise<MasterStatus> {
-  const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/status`, { headers: { authorization: 'Bearer test-token' } });
-  expect(res.status).to.equal(200);
-  return (await res.json()) as MasterStatus;
-}
-
-/** Exited (a zombie nobody reaped yet counts: it runs no code and holds no socket). */
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** No event exists for a foreign pid: poll with a deadline. Returns the pids still alive. */
-async function untilGone(pids: number[], deadlineMs: number): Promise<number[]> {
-  const end = Date.now() + deadlineMs;
-  while (pids.some((p) => !isGone(p)) && Date.now() < end) await delay(50);
-  return pids.filter((p) => !isGone(p));
-}
-
-function connect(d: DbmeshProcess): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: '127.0.0.1', port: d.port, user: 'app', password: 'app_pw' });
-}
+import { connect, isGone, status, untilGone } from '../helpers/control.js';
 
 describe('supervisor: worker crashes', function () {
   this.timeout(120000);
@@ -73,7 +46,7 @@ describe('supervisor: worker crashes', function () {
     const successor = after.workers.find((w) => w.pid === ready.worker_pid);
     expect(successor, 'the new worker is listed').to.not.equal(undefined);
     expect(successor!.restarts).to.be.at.least(1);
-    const c = await connect(d);
+    const c = await connect(d, null);
     const [rows] = await c.query('SELECT 42 AS v');
     expect(rows).to.deep.equal([{ v: 42 }]);
     await c.end();
@@ -146,7 +119,7 @@ describe('supervisor: balance over workers', function () {
 
   it(`${CLIENTS} client connections spread over 2 workers within a 1.5 ratio`, async function () {
     for (let i = 0; i < CLIENTS; i += 100) {
-      conns.push(...await Promise.all(Array.from({ length: Math.min(100, CLIENTS - i) }, () => connect(dbmesh))));
+      conns.push(...await Promise.all(Array.from({ length: Math.min(100, CLIENTS - i) }, () => connect(dbmesh, null))));
     }
     expect(conns).to.have.length(CLIENTS);
     // Workers post their counts every second: poll the status with a deadline.

@@ -5,19 +5,13 @@
  * every acknowledged write is there, and only the final version is left running.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
-import { REPO_ROOT, startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { runSoak } from '../helpers/soak.js';
-
-export function buildReleases(dir: string, versions: readonly string[]): void {
-  for (const v of versions) {
-    execFileSync(path.join(REPO_ROOT, 'scripts', 'release'), ['--dir', dir, '--version', v, '--no-build', ...(v === versions[0] ? ['--set-current'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
-  }
-}
+import { buildReleases } from '../helpers/control.js';
 
 describe('zero-downtime upgrade', function () {
   this.timeout(300000);

@@ -8,14 +8,7 @@ import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { MasterStatus } from '../../src/master/control.js';
-
-async function admin(d: DbmeshProcess, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`http://127.0.0.1:${d.adminPort}${path}`, {
-    method, headers: { authorization: 'Bearer test-token', 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, json: await res.json() };
-}
+import { admin } from '../helpers/control.js';
 
 describe('memory watchdog', function () {
   this.timeout(120000);
