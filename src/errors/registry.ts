@@ -26,7 +26,6 @@ export const DBM_ERR = {
   SHUTDOWN: { errno: 1053, sqlState: '08S01', template: 'Server shutdown in progress' },
   INTERNAL: { errno: 1105, sqlState: 'HY000', template: 'dbmesh internal error: %s' },
   KILL_NOT_LITERAL: { errno: 1235, sqlState: '42000', template: "This version of dbmesh doesn't yet support 'KILL with an expression or inside an executable comment': use KILL [CONNECTION|QUERY] <connection id>" },
-  NO_LOCAL_INFILE: { errno: 1148, sqlState: '42000', template: 'The used command is not allowed with this MariaDB version' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type DbmErrorCode = keyof typeof DBM_ERR;
