@@ -32,7 +32,8 @@ import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
 import { encodeErr } from '../protocol/responses.js';
 import { ClientAuth, type AuthOutcome } from './client-auth.js';
 import { CloseReason } from '../observability/close-reasons.js';
-import { mayBeKill, classifyKill, formatKill } from '../sql/kill.js';
+import { mayBeKill } from '../sql/kill.js';
+import { handleKillQuery, killById } from './kill-command.js';
 import { openBackendFor, type OpenedBackend } from './backend-link.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
@@ -57,6 +58,8 @@ export class ClientSession {
   backendThreadId = 0;
   private scanner: ResponseScanner;
   private awaiting = false;
+  /** dbmesh is answering a command itself (runLocally). */
+  private localTask = false;
   private bigCommand = false;
   private bigCommandBytes = 0;
   private lastCommandSeq = 0;
@@ -169,7 +172,7 @@ export class ClientSession {
   }
 
   get idle(): boolean {
-    return this.phase === Phase.Commands && !this.awaiting && !this.bigCommand;
+    return this.phase === Phase.Commands && !this.awaiting && !this.bigCommand && !this.localTask;
   }
 
   // ---------------------------------------------------------------- client input
@@ -191,7 +194,7 @@ export class ClientSession {
    * other case (partial or pipelined packets, other commands, KILL) takes the general path.
    */
   private tryFastCommand(chunk: Buffer): boolean {
-    if (this.phase !== Phase.Commands || this.awaiting || this.bigCommand || this.packetWaiter !== null ||
+    if (this.phase !== Phase.Commands || this.awaiting || this.localTask || this.bigCommand || this.packetWaiter !== null ||
       this.inbound.bufferedBytes !== 0 || this.backend === null || chunk.length < 5 || chunk[3] !== 0) return false;
     const len = chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16);
     if (len + 4 !== chunk.length || len >= MAX_PACKET_PAYLOAD || len > this.host.config.limits.maxAllowedPacket) return false;
@@ -234,7 +237,7 @@ export class ClientSession {
         continue;
       }
       const streaming = this.bigCommand || this.scanner.awaitingInfile;
-      if (this.awaiting && !streaming) break; // hold pipelined commands
+      if ((this.awaiting || this.localTask) && !streaming) break; // hold pipelined commands
       if (!streaming && len > this.config.limits.maxAllowedPacket) return this.packetTooLarge();
       if (this.bigCommand && this.bigCommandBytes + len > this.config.limits.maxAllowedPacket) return this.packetTooLarge();
       const p = this.inbound.next();
@@ -353,7 +356,7 @@ export class ClientSession {
     const cmd = p.payload[0]!;
     switch (cmd) {
       case COM_QUERY:
-        if (mayBeKill(p.payload) && this.tryKill(p)) return; // (payload: command byte at 0)
+        if (mayBeKill(p.payload) && handleKillQuery(this, this.host, p.payload)) return;
         return this.forward(p, ResponseKind.Result);
       case COM_STMT_EXECUTE: return this.forward(p, ResponseKind.Result);
       case COM_STMT_PREPARE: return this.forward(p, ResponseKind.Prepare);
@@ -366,7 +369,7 @@ export class ClientSession {
       case COM_STMT_RESET: case COM_RESET_CONNECTION: case COM_REFRESH: case COM_DEBUG:
         return this.forward(p, ResponseKind.Single);
       case COM_PROCESS_KILL:
-        return this.killById(p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0, 'connection', '', 1);
+        return killById(this, this.host, p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0, 'connection', '');
       case COM_QUIT:
         return this.close(CloseReason.CLIENT_QUIT);
       case COM_CHANGE_USER:
@@ -417,49 +420,27 @@ export class ClientSession {
     return b[3] ?? 0;
   }
 
-  // ---------------------------------------------------------------- KILL <dbmesh id>
+  // ---------------------------------------------------------------- commands dbmesh answers
 
-  private tryKill(p: Packet): boolean {
-    const v = classifyKill(p.payload.toString('utf8', 1));
-    if (v.kind === 'pass') return false;
-    if (v.kind === 'refuse') this.sendError(DBM_ERR.KILL_NOT_LITERAL, 1);
-    else this.killById(v.stmt.id, v.stmt.scope, v.stmt.modifier, 1);
-    return true;
-  }
-
-  private killById(targetId: number, scope: 'connection' | 'query', modifier: string, seq: number): void {
-    const target = this.host.findSession(targetId);
-    if (!target) return this.killRemote(targetId, scope, modifier, seq);
-    if (target.backendThreadId === 0) {
-      // Not yet (or no longer) on a backend: nothing runs there to kill.
-      if (scope === 'connection') target.close(CloseReason.KILLED);
-      this.client.write(frame(Buffer.from([0, 0, 0, 2, 0, 0, 0]), seq).bytes);
-      return;
-    }
-    // Run the KILL for the backend thread on our own backend connection: the server applies
-    // its own privilege rules exactly as if the client had connected directly.
-    const sql = formatKill({ scope, modifier, id: targetId }, target.backendThreadId);
-    const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
-    const { bytes } = frame(payload, 0);
-    this.forward({ seq: 0, payload, raw: bytes }, ResponseKind.Result);
-    if (scope === 'connection' && target !== this) target.markKilled();
-  }
-
-  /** The target lives in another worker: ask the master which backend thread serves it. */
-  private killRemote(targetId: number, scope: 'connection' | 'query', modifier: string, seq: number): void {
-    this.awaiting = true; // hold further commands until the KILL is answered
+  /**
+   * Run a conversation dbmesh itself holds for this session (KILL lookup, change user): the
+   * client's further commands wait until it is over.
+   */
+  runLocally(task: Promise<unknown>): void {
+    this.localTask = true;
     this.scanner.reset();
-    void this.host.lookupRemoteSession(targetId, scope === 'connection').then((threadId) => {
-      if ((this.phase as Phase) === Phase.Closed) return;
-      this.awaiting = false;
-      if (threadId === null) this.sendError(DBM_ERR.NO_SUCH_THREAD, seq, [targetId]);
-      else {
-        const sql = formatKill({ scope, modifier, id: targetId }, threadId);
-        const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
-        this.forward({ seq: 0, payload, raw: frame(payload, 0).bytes }, ResponseKind.Result);
-      }
+    void task.catch(() => undefined).then(() => {
+      this.localTask = false;
+      if (this.phase !== Phase.Commands) return;
       this.pump();
+      if (this.idle) this.host.sessionAtBoundary(this);
     });
+  }
+
+  /** Send a statement dbmesh wrote (e.g. a translated KILL) and relay its answer. */
+  forwardQuery(sql: string): void {
+    const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
+    this.forward({ seq: 0, payload, raw: frame(payload, 0).bytes }, ResponseKind.Result);
   }
 
   /** The backend thread was killed on a client's request: close when it goes. */
@@ -470,13 +451,9 @@ export class ClientSession {
   // ---------------------------------------------------------------- COM_CHANGE_USER
 
   private onChangeUser(p: Packet): void {
-    this.awaiting = true;
-    this.scanner.reset();
-    void changeUser(this, this.host, p).then((ok: boolean) => {
-      this.awaiting = false;
+    this.runLocally(changeUser(this, this.host, p).then((ok: boolean) => {
       if (!ok) this.close(CloseReason.AUTH_FAILED);
-      else this.pump();
-    });
+    }));
   }
 
   setUser(u: UserConfig, charset: number): void {
