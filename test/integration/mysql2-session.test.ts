@@ -10,19 +10,10 @@ import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
+import { failure, type Failure } from '../helpers/failure.js';
 
 type Opts = mysql.ConnectionOptions;
-interface Failure { errno?: number; code?: string; sqlState?: string; sqlMessage?: string }
 
-async function failure(p: Promise<unknown>): Promise<Failure> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Failure;
-    return { errno: e.errno, code: e.code, sqlState: e.sqlState, sqlMessage: e.sqlMessage };
-  }
-  throw new Error('expected a failure');
-}
 
 async function one<T = unknown>(c: mysql.Connection, sql: string, params: unknown[] = []): Promise<T> {
   const [rows] = await c.query(sql, params);

@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
+import { failure } from '../helpers/failure.js';
 
 const T = 'dbmesh_test.m2_types';
 const COLS: [string, string][] = [
@@ -65,16 +66,6 @@ function withoutJson(rows: unknown): unknown[] {
   return (rows as Record<string, unknown>[]).map(({ js: _js, ...rest }) => rest);
 }
 
-interface Failure { errno?: number; code?: string; sqlState?: string; sqlMessage?: string }
-async function failure(p: Promise<unknown>): Promise<Failure> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Failure;
-    return { errno: e.errno, code: e.code, sqlState: e.sqlState, sqlMessage: e.sqlMessage };
-  }
-  throw new Error('expected the statement to fail');
-}
 
 describe('mysql2 through dbmesh: column types and errors', function () {
   this.timeout(60000);

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { PacketAssembler, frame, setSeq, writeHeader, type Packet } from '../../../src/protocol/framing.js';
 import { MAX_PACKET_PAYLOAD } from '../../../src/protocol/constants.js';
+import { cutAt } from '../../helpers/chunks.js';
 
 interface Seen {
   readonly seq: number;
@@ -60,17 +61,6 @@ function assemble(chunks: Buffer[]): Seen[] {
   return out;
 }
 
-function cutAt(bytes: Buffer, cuts: number[]): Buffer[] {
-  const sorted = [...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of sorted) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  out.push(bytes.subarray(from));
-  return out;
-}
 
 describe('protocol/framing', () => {
   describe('frame()', () => {

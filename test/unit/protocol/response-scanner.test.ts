@@ -10,6 +10,7 @@ import {
   SERVER_STATUS_CURSOR_EXISTS, SERVER_STATUS_IN_TRANS, SERVER_STATUS_LAST_ROW_SENT,
 } from '../../../src/protocol/constants.js';
 import { frame } from '../../../src/protocol/framing.js';
+import { cutAt } from '../../helpers/chunks.js';
 
 type KindName = 'Result' | 'Prepare' | 'Fetch' | 'FieldList' | 'Single';
 
@@ -625,17 +626,6 @@ function finalFlags(bytes: Buffer, deprecateEof: boolean): number | null {
 }
 
 /** Splits `bytes` at the given offsets (any order, duplicates and empties allowed). */
-function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const sorted = [...cuts].map((c) => Math.max(0, Math.min(c, bytes.length))).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of sorted) {
-    out.push(bytes.subarray(from, c));
-    from = c;
-  }
-  out.push(bytes.subarray(from));
-  return out;
-}
 
 /**
  * Feeds the chunks of one response in order and returns what `scan` returned for each.
