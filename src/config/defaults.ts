@@ -15,6 +15,7 @@ import type {
   ListenConfig,
   LogConfig,
   MonitorConfig,
+  PoolConfig,
   ProtocolConfig,
   UserConfig,
   SupervisorConfig,
@@ -25,8 +26,9 @@ import type {
 export type UserFile = Pick<UserConfig, 'name' | 'password' | 'cluster'> & Partial<UserConfig>;
 /** A backend entry as written in the file. */
 export type BackendFile = Pick<BackendConfig, 'id' | 'host'> & Partial<BackendConfig>;
-export interface ClusterFile extends Pick<ClusterConfig, 'name' | 'type'> {
+export interface ClusterFile extends Pick<ClusterConfig, 'name' | 'type'>, Partial<Omit<ClusterConfig, 'name' | 'type' | 'backends' | 'pool'>> {
   readonly backends: readonly BackendFile[];
+  readonly pool?: Partial<PoolConfig>;
 }
 
 /** The config file after schema validation: what a user may write. */
@@ -51,6 +53,11 @@ export const DEFAULTS = deepFreeze({
   admin: { host: '127.0.0.1', port: 6034, token: '' },
   user: { readFrom: 'replica' },
   backend: { port: 3306, weight: 1, maxConnections: 0 },
+  cluster: { balancer: 'p2c-ewma', readYourWritesMs: 1000, causalReads: false, causalReadTimeoutMs: 500, maxReplicationLagSeconds: 10 },
+  pool: {
+    multiplex: true, minIdle: 0, idleTimeoutMs: 60000, maxLifetimeMs: 3600000, acquireTimeoutMs: 5000,
+    keepAliveMs: 30000, maxPreparedPerConnection: 256,
+  },
   monitor: { user: 'monitor', password: '', intervalMs: 1000 },
   limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
   protocol: { allowLocalInfile: false },
@@ -84,7 +91,7 @@ export function applyDefaults(file: ConfigFile, baseDir: string): Config {
     admin: { ...d.admin, ...file.admin },
     workers: file.workers ?? os.availableParallelism(),
     users: file.users.map(userDefaults),
-    clusters: file.clusters.map((c) => ({ name: c.name, type: c.type, backends: c.backends.map(backendDefaults) })),
+    clusters: file.clusters.map(clusterDefaults),
     monitor: { ...d.monitor, ...file.monitor },
     limits: { ...d.limits, ...file.limits },
     protocol: { ...d.protocol, ...file.protocol },
@@ -104,6 +111,14 @@ function userDefaults(u: UserFile): UserConfig {
     backendUser: u.backendUser ?? u.name,
     backendPassword: u.backendPassword ?? u.password,
     readFrom: u.readFrom ?? DEFAULTS.user.readFrom,
+  };
+}
+
+function clusterDefaults(c: ClusterFile): ClusterConfig {
+  return {
+    ...DEFAULTS.cluster, ...c,
+    backends: c.backends.map(backendDefaults),
+    pool: { ...DEFAULTS.pool, ...c.pool },
   };
 }
 

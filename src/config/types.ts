@@ -31,10 +31,26 @@ export interface BackendConfig {
   readonly maxConnections: number; // default 0 = unlimited
 }
 
+export interface PoolConfig {
+  readonly multiplex: boolean; // default true
+  readonly minIdle: number; // default 0
+  readonly idleTimeoutMs: number; // default 60000
+  readonly maxLifetimeMs: number; // default 3600000; 0 = no limit
+  readonly acquireTimeoutMs: number; // default 5000
+  readonly keepAliveMs: number; // default 30000; 0 = off
+  readonly maxPreparedPerConnection: number; // default 256
+}
+
 export interface ClusterConfig {
   readonly name: string;
   readonly type: 'replication' | 'tidb';
   readonly backends: readonly BackendConfig[];
+  readonly balancer: 'p2c-ewma' | 'round-robin' | 'least-outstanding'; // default "p2c-ewma"
+  readonly readYourWritesMs: number; // default 1000
+  readonly causalReads: boolean; // default false
+  readonly causalReadTimeoutMs: number; // default 500
+  readonly maxReplicationLagSeconds: number; // default 10
+  readonly pool: PoolConfig;
 }
 
 export interface MonitorConfig {

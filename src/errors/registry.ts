@@ -25,6 +25,11 @@ export const DBM_ERR = {
   BACKEND_LOST: { errno: 2013, sqlState: 'HY000', template: 'Lost connection to MySQL server during query (dbmesh: backend %s closed: %s)' },
   SHUTDOWN: { errno: 1053, sqlState: '08S01', template: 'Server shutdown in progress' },
   INTERNAL: { errno: 1105, sqlState: 'HY000', template: 'dbmesh internal error: %s' },
+  POOL_EXHAUSTED: { errno: 1040, sqlState: '08004', template: "Too many connections (dbmesh: cluster '%s', backend %s is at maxConnections=%s per worker; waited %s ms for a free connection: raise maxConnections or pool.acquireTimeoutMs)" },
+  UNKNOWN_STMT_HANDLER: { errno: 1243, sqlState: 'HY000', template: 'Unknown prepared statement handler (%s) given to %s' },
+  TOO_MANY_STATEMENTS: { errno: 1461, sqlState: '42000', template: "Can't create more than max_prepared_stmt_count statements (current value: %s)" },
+  STATEMENT_CHANGED: { errno: 1615, sqlState: 'HY000', template: 'Prepared statement needs to be re-prepared (dbmesh: statement %s changed shape on the server)' },
+  NO_OPEN_CURSOR: { errno: 1421, sqlState: 'HY000', template: 'The statement (%s) has no open cursor.' },
   KILL_NOT_LITERAL: { errno: 1235, sqlState: '42000', template: "This version of dbmesh doesn't yet support 'KILL with an expression or inside an executable comment': use KILL [CONNECTION|QUERY] <connection id>" },
 } as const satisfies Record<string, ErrorSpec>;
 

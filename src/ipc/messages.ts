@@ -4,6 +4,7 @@
  * A master drives workers of older or newer releases, so receivers ignore unknown fields and
  * count (never crash on) unknown actions. Bump IPC_VERSION only for incompatible changes.
  */
+import type { ExportedState } from '../worker/session-state.js';
 import type { Config } from '../config/types.js';
 
 export const IPC_VERSION = 1;
@@ -25,6 +26,21 @@ export interface SessionSnapshot {
   readonly startedAt: number;
   /** When the old worker froze the session (ms since epoch), to measure hand-off time. */
   readonly frozenAt: number;
+  /** Schema, replayed variables, pins, prepared statements, LAST_INSERT_ID()... */
+  readonly state: ExportedState;
+  readonly readOnlyTransaction: boolean;
+  /** The backend connection moving with the session (pinned or in a transaction), or null. */
+  readonly conn: MovedConn | null;
+}
+
+export interface MovedConn {
+  readonly schema: string | null;
+  readonly stateKey: string;
+  readonly needsReset: boolean;
+  readonly statusFlags: number;
+  readonly capabilities: number;
+  /** [cache key, server statement id, params, columns] */
+  readonly statements: [string, number, number, number][];
 }
 
 // ---- master -> worker

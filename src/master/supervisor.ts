@@ -119,7 +119,7 @@ export class Supervisor {
   private async lookupSession(from: WorkerHandle, seq: number, connId: number, kill: boolean): Promise<void> {
     const others = this.workers.filter((w) => w !== from && w.state !== 'dead');
     const answers = await Promise.all(others.map((w) => w.channel.request('find-session', { connId, kill }, 2000).catch(() => null)));
-    const hit = answers.find((a) => a?.ok && typeof a.data === 'number');
+    const hit = answers.find((a) => a?.ok && a.data !== null && a.data !== undefined);
     from.channel.ack(seq, hit !== undefined, { data: hit ? hit.data : null });
   }
 

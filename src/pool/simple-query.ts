@@ -11,6 +11,12 @@ import { decodeErr } from '../protocol/responses.js';
 
 export type Row = (string | null)[];
 
+/** A whole result: column names (as the server labels them) and rows in text form. */
+export interface QueryResult {
+  readonly columns: string[];
+  readonly rows: Row[];
+}
+
 export class QueryError extends Error {
   constructor(readonly errno: number, readonly sqlState: string, message: string) {
     super(message);
@@ -29,11 +35,27 @@ function parseRow(payload: Buffer): Row {
   return row;
 }
 
+/** The column's name (its alias) from a Protocol::ColumnDefinition41 payload. */
+function columnName(payload: Buffer): string {
+  const r = new PayloadReader(payload);
+  for (let i = 0; i < 4; i++) r.lenencBytes(); // catalog, schema, table, org_table
+  return r.lenencString();
+}
+
 /** Run one statement; resolves with its rows (empty for statements without a result set). */
-export function simpleQuery(conn: Pick<BackendSession, 'socket' | 'input'>, sql: string, timeoutMs = 5000): Promise<Row[]> {
+export async function simpleQuery(conn: Pick<BackendSession, 'socket' | 'input'>, sql: string, timeoutMs = 5000): Promise<Row[]> {
+  return (await simpleQueryResult(conn, sql, timeoutMs)).rows;
+}
+
+/**
+ * Run one statement; resolves with its column names and rows (both empty for statements
+ * without a result set). For results read by name, such as SHOW REPLICA STATUS.
+ */
+export function simpleQueryResult(conn: Pick<BackendSession, 'socket' | 'input'>, sql: string, timeoutMs = 5000): Promise<QueryResult> {
   const socket = conn.socket;
   return new Promise((resolve, reject) => {
     const packets = new PacketAssembler();
+    const columns: string[] = [];
     const rows: Row[] = [];
     let stage: 'first' | 'columns' | 'rows' = 'first';
     const done = (err: Error | null): void => {
@@ -41,7 +63,7 @@ export function simpleQuery(conn: Pick<BackendSession, 'socket' | 'input'>, sql:
       conn.input.handler = () => {};
       socket.removeListener('close', onClose);
       if (err) reject(err);
-      else resolve(rows);
+      else resolve({ columns, rows });
     };
     const timer = setTimeout(() => done(new Error(`query timed out after ${timeoutMs} ms: ${sql}`)), timeoutMs);
     const onClose = (): void => done(new Error('connection closed during query'));
@@ -59,6 +81,7 @@ export function simpleQuery(conn: Pick<BackendSession, 'socket' | 'input'>, sql:
             stage = 'columns';
           } else if (stage === 'columns') {
             if (head === EOF_HEADER && p.payload.length < 9) stage = 'rows';
+            else columns.push(columnName(p.payload));
           } else if (head === EOF_HEADER && p.payload.length < 9) {
             return done(null);
           } else rows.push(parseRow(p.payload));

@@ -8,3 +8,4 @@ export * from './handshake.js';
 export * from './responses.js';
 export * from './auth.js';
 export * from './response-scanner.js';
+export * from './prepared.js';

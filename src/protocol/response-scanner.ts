@@ -61,6 +61,13 @@ export class ResponseScanner {
   statusFlags = -1;
   /** Packets seen in the current response (for stats and tests). */
   packets = 0;
+  /** The response (or one of its results) was an ERR. */
+  failed = false;
+  /** The last result was a result set (ROW_COUNT() is then -1). */
+  resultSet = false;
+  /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
+  affectedRows = 0;
+  insertId = 0;
   private phase = Phase.Idle;
   private counter = 0;
   private prepColumns = 0;
@@ -92,6 +99,10 @@ export class ResponseScanner {
 
   begin(kind: ResponseKind): void {
     this.packets = 0;
+    this.failed = false;
+    this.resultSet = false;
+    this.affectedRows = 0;
+    this.insertId = 0;
     this.doneAtEnd = false;
     this.continuation = false;
     switch (kind) {
@@ -192,15 +203,21 @@ export class ResponseScanner {
     const first = avail > 0 ? buf[off]! : -1;
     switch (this.phase) {
       case Phase.First:
-        if (first === OK_HEADER) this.endOfResult(okStatusFlags(buf, off, avail));
-        else if (first === ERR_HEADER) this.doneAtEnd = true;
-        else if (first === LOCAL_INFILE_HEADER) {
+        if (first === OK_HEADER) {
+          this.resultSet = false;
+          this.readOkCounts(buf, off, avail);
+          this.endOfResult(okStatusFlags(buf, off, avail));
+        } else if (first === ERR_HEADER) {
+          this.failed = true;
+          this.doneAtEnd = true;
+        } else if (first === LOCAL_INFILE_HEADER) {
           this.phase = Phase.Infile;
           this.doneAtEnd = true;
         } else {
           const cols = peekLenenc(buf, off, off + avail, lenencOut);
           if (cols <= 0) this.doneAtEnd = true; // malformed: end here, the client will judge it
           else {
+            this.resultSet = true;
             this.counter = cols;
             this.phase = Phase.Columns;
           }
@@ -222,7 +239,10 @@ export class ResponseScanner {
         return;
       }
       case Phase.Rows:
-        if (first === ERR_HEADER) this.doneAtEnd = true;
+        if (first === ERR_HEADER) {
+          this.failed = true;
+          this.doneAtEnd = true;
+        }
         else if (this.isTerminator(first)) {
           this.endOfResult(this.deprecateEof ? okStatusFlags(buf, off, avail) : eofStatusFlags(buf, off, avail));
         }
@@ -252,6 +272,7 @@ export class ResponseScanner {
         if (first === ERR_HEADER || this.isTerminator(first)) this.doneAtEnd = true;
         return;
       case Phase.Single:
+        if (first === ERR_HEADER) this.failed = true;
         if (first === OK_HEADER) {
           const flags = okStatusFlags(buf, off, avail);
           if (flags >= 0) this.statusFlags = flags;
@@ -264,8 +285,19 @@ export class ResponseScanner {
     }
   }
 
+  /** Affected rows and last insert id of an OK head (lenenc values after the header byte). */
+  private readOkCounts(buf: Buffer, off: number, avail: number): void {
+    const end = off + avail;
+    const rows = peekLenenc(buf, off + 1, end, lenencOut);
+    if (rows < 0) return;
+    const id = peekLenenc(buf, lenencOut.pos, end, lenencOut);
+    this.affectedRows = rows;
+    if (id > 0) this.insertId = id;
+  }
+
   private onPrepareOk(buf: Buffer, off: number, avail: number, first: number): void {
     if (first !== OK_HEADER || avail < 9) {
+      if (first === ERR_HEADER) this.failed = true;
       this.doneAtEnd = true;
       return;
     }

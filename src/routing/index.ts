@@ -4,3 +4,4 @@
  * it imports only sql/ (for statement facts) and never worker/, pool/ or master/.
  */
 export * from './read-write.js';
+export * from './balancer.js';

@@ -8,3 +8,5 @@ export * from './classifier.js';
 export { parseHint } from './hints.js';
 export { isTrackedVariable } from './session-vars.js';
 export * from './kill.js';
+export * from './session-assignments.js';
+export * from './rewrite-session-fns.js';

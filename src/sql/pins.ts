@@ -10,3 +10,22 @@ export const PIN_USER_VARIABLE = 1 << 4;
 export const PIN_TEXT_PREPARE = 1 << 5;
 export const PIN_SQL_LOG_BIN = 1 << 6;
 export const PIN_UNTRACKED_SET = 1 << 7;
+/** Set by the session, not the classifier: a binary-protocol cursor is open. */
+export const PIN_CURSOR = 1 << 8;
+/** COM_STMT_SEND_LONG_DATA sent; the execute must run on the same connection. */
+export const PIN_LONG_DATA = 1 << 9;
+/** COM_SET_OPTION changed the connection's multi-statement option. */
+export const PIN_SET_OPTION = 1 << 10;
+
+/** Reason names, as status and metrics show them, by bit position. */
+export const PIN_NAMES: readonly string[] = [
+  'temporary table', 'user lock', 'LOCK TABLES', 'SQL_CALC_FOUND_ROWS', 'user variable',
+  'text PREPARE', 'sql_log_bin=0', 'untracked variable', 'open cursor', 'long data', 'set option',
+];
+
+/** The reasons set in a pin mask, by name. */
+export function pinReasons(mask: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < PIN_NAMES.length; i++) if (mask & (1 << i)) out.push(PIN_NAMES[i]!);
+  return out;
+}

@@ -1,17 +1,18 @@
 /**
  * COM_CHANGE_USER, answered by dbmesh: the new user is authenticated against the config
  * (the answer is computed over the greeting's scramble; a client that used another plugin is
- * switched to mysql_native_password with a fresh scramble), then the session gets a fresh
- * backend connection logged in as the new user's backend identity. A failed change closes the
+ * switched to mysql_native_password with a fresh scramble), then the session starts afresh as
+ * the new user: its state is cleared and a connection of the new backend identity is borrowed
+ * to check the login and schema. A failed change closes the
  * connection, as MySQL does.
  */
-import { DBM_ERR, formatMessage } from '../errors/index.js';
-import { COM_QUIT, MYSQL_NATIVE_PASSWORD } from '../protocol/constants.js';
+import { DBM_ERR } from '../errors/index.js';
+import { MYSQL_NATIVE_PASSWORD } from '../protocol/constants.js';
+import { encodeOk } from '../protocol/responses.js';
 import { frame, type Packet } from '../protocol/framing.js';
 import { decodeChangeUser, encodeAuthSwitch } from '../protocol/handshake.js';
 import { newScramble, verifyNativePassword } from '../protocol/auth.js';
 import { MalformedPacket } from '../protocol/codec.js';
-import { openBackendFor } from './backend-link.js';
 import type { ClientSession } from './session.js';
 import type { SessionHost } from './session-host.js';
 
@@ -46,20 +47,11 @@ export async function changeUser(session: ClientSession, host: SessionHost, p: P
   }
   const charset = req.charset ?? session.charset;
   try {
-    const b = await openBackendFor(host, user, {
-      capabilities: session.capabilities, mariadbCapabilities: session.mariadbCapabilities, charset, database: req.database.length > 0 ? req.database : null,
-      connectAttrs: req.connectAttrs ?? session.connectAttrs,
-    });
-    const old = session.detachBackend();
-    if (old?.writable) old.end(frame(Buffer.from([COM_QUIT]), 0).bytes);
-    session.attachBackend(b);
-    session.setUser(user, charset);
-    session.writeToClient(frame(b.okPayload, seq).bytes, seq);
+    const flags = await session.becomeUser(user, charset, req.database.length > 0 ? req.database : null, req.connectAttrs ?? session.connectAttrs);
+    session.writeToClient(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: flags, warnings: 0 }), seq).bytes, seq);
     return true;
   } catch (err) {
-    const e = err as { payload?: Buffer; message: string };
-    if (e.payload) session.writeToClient(frame(e.payload, seq).bytes, seq);
-    else session.sendError(DBM_ERR.NO_BACKEND, seq, [user.cluster, formatMessage(DBM_ERR.INTERNAL, [e.message])]);
+    session.writeToClient(session.failurePacket(err, seq), seq);
     return false;
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Moving client sessions between workers (hot upgrade, memory watchdog).
  *
- * Sender (a draining worker): at a command boundary, a session is frozen and its two sockets
- * travel through the master to a new worker as raw handles: first the backend connection,
- * then the client connection with the session snapshot. The backend connection moves with
- * the client, so everything the server keeps for the session (transaction, temporary tables,
- * user variables, locks, prepared statements and their ids) moves too; nothing is replayed.
- * Bytes the client sent but the old worker had not processed travel in the snapshot; bytes
- * still in the kernel stay with the socket.
+ * Sender (a draining worker): at a command boundary, a session is frozen and its client socket
+ * travels through the master to a new worker as a raw handle, with the session snapshot
+ * (schema, replayed variables, prepared statements: what any pooled connection can be given
+ * again). A session that holds a backend connection (in a transaction, or pinned by state the
+ * server keeps: temporary tables, user variables, locks) sends that connection first, so the
+ * server-side state moves as it is and nothing is replayed. Bytes the client sent but the old
+ * worker had not processed travel in the snapshot; bytes still in the kernel stay with the
+ * socket.
  *
  * Receiver: collects both parts by token, rebuilds the sockets and resumes the session.
  * Raw handles (not net.Socket objects) are used so the master, which forwards them, never
@@ -19,6 +20,7 @@ import type { AdoptMsg, SessionSnapshot } from '../ipc/messages.js';
 import { SocketInput } from '../pool/socket-input.js';
 import type { Logger } from '../observability/logger.js';
 import { ClientSession } from './session.js';
+import { BackendConn } from '../pool/backend-conn.js';
 import { fromHandle } from './client-socket.js';
 import type { ProxyServer } from './server.js';
 
@@ -52,6 +54,7 @@ export function sendSession(session: ClientSession, channel: IpcChannel, log: Lo
       resolve(false);
     }
   });
+  if (parts.backend === null) return send('client', parts.client, parts.snapshot);
   return Promise.all([
     send('backend', parts.backend, null),
     send('client', parts.client, parts.snapshot),
@@ -85,21 +88,25 @@ export class SessionReceiver {
       p.client = handle;
       p.snapshot = msg.snapshot ?? undefined;
     }
-    if (p.backend && p.client && p.snapshot) {
+    if (p.client && p.snapshot && (p.backend || p.snapshot.conn === null)) {
       clearTimeout(p.timer);
       this.partial.delete(msg.token);
-      this.adopt(msg.token, p.snapshot, p.client, p.backend);
+      this.adopt(msg.token, p.snapshot, p.client, p.backend ?? null);
     }
   }
 
   private adopt(token: string, snap: SessionSnapshot, clientHandle: unknown, backendHandle: unknown): void {
-    const input = new SocketInput();
-    const backend = new net.Socket({ handle: backendHandle as never, readable: true, writable: true, onread: input.onread } as net.SocketConstructorOpts);
+    let backend: net.Socket | null = null;
+    let input: SocketInput | null = null;
+    if (backendHandle !== null) {
+      input = new SocketInput();
+      backend = new net.Socket({ handle: backendHandle as never, readable: true, writable: true, onread: input.onread } as net.SocketConstructorOpts);
+    }
     const { socket: client, input: clientInput } = fromHandle(clientHandle);
     const user = this.server.config.users.find((u) => u.name === snap.user);
     if (!user) {
       // The user was removed by a reload while the session moved: end it as the server would.
-      backend.destroy();
+      backend?.destroy();
       client.destroy();
       this.channel.post('adopted', { token, ok: false, error: `user ${snap.user} no longer configured` });
       return;
@@ -107,10 +114,15 @@ export class SessionReceiver {
     const session = new ClientSession(snap.id, client, clientInput, this.server);
     session.startedAt = snap.startedAt;
     this.server.adoptSession(session);
-    session.adopt(snap, user, {
-      socket: backend, input, backendId: snap.backendId, threadId: snap.backendThreadId,
-      okPayload: Buffer.alloc(0), statusFlags: snap.statusFlags,
-    });
+    let conn: BackendConn | null = null;
+    if (backend !== null && input !== null && snap.conn !== null) {
+      const m = snap.conn;
+      conn = new BackendConn(backend, input, snap.backendId, snap.backendThreadId, session.shapeFor(user, snap), m.capabilities, m.schema, m.statusFlags);
+      conn.stateKey = m.stateKey;
+      conn.needsReset = m.needsReset;
+      conn.importStatements(m.statements);
+    }
+    session.adopt(snap, user, conn);
     this.adopted++;
     this.handoffMsTotal += Date.now() - snap.frozenAt;
     this.handoffMsMax = Math.max(this.handoffMsMax, Date.now() - snap.frozenAt);

@@ -24,18 +24,23 @@ export function handleKillQuery(session: ClientSession, host: SessionHost, paylo
 export function killById(session: ClientSession, host: SessionHost, targetId: number, scope: 'connection' | 'query', modifier: string): void {
   const target = host.findSession(targetId);
   if (!target) {
-    session.runLocally(host.lookupRemoteSession(targetId, scope === 'connection').then((threadId) => {
-      if (threadId === null) session.sendError(DBM_ERR.NO_SUCH_THREAD, 1, [targetId]);
-      else session.forwardQuery(formatKill({ scope, modifier, id: targetId }, threadId));
+    session.runLocally(host.lookupRemoteSession(targetId, scope === 'connection').then((found) => {
+      if (found === null) session.sendError(DBM_ERR.NO_SUCH_THREAD, 1, [targetId]);
+      else if (found.threadId === 0) ok(session);
+      else session.forwardTo(found.backendId, formatKill({ scope, modifier, id: targetId }, found.threadId));
     }));
     return;
   }
   if (target.backendThreadId === 0) {
-    // Not yet (or no longer) on a backend: nothing runs there to kill.
+    // Not on a backend connection now (between statements): nothing runs there to kill.
     if (scope === 'connection') target.close(CloseReason.KILLED);
-    session.writeToClient(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: session.statusFlags, warnings: 0 }), 1).bytes, 1);
+    ok(session);
     return;
   }
-  session.forwardQuery(formatKill({ scope, modifier, id: targetId }, target.backendThreadId));
   if (scope === 'connection' && target !== session) target.markKilled();
+  session.forwardTo(target.backendId, formatKill({ scope, modifier, id: targetId }, target.backendThreadId));
+}
+
+function ok(session: ClientSession): void {
+  session.writeToClient(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: session.statusFlags, warnings: 0 }), 1).bytes, 1);
 }

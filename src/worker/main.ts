@@ -9,6 +9,8 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { AdoptMsg, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
+import { CloseReason } from '../observability/close-reasons.js';
+import type { RemoteSession } from './session-host.js';
 import { SessionReceiver } from './handoff.js';
 import { drainWorker } from './drain.js';
 
@@ -67,8 +69,13 @@ export function runWorker(): void {
   channel.on('find-session', (raw) => {
     const msg = raw as unknown as FindSessionMsg;
     const s = server?.findSession(msg.connId);
-    if (s && msg.kill) s.markKilled();
-    channel.ack(msg.seq, s !== undefined && s.backendThreadId !== 0, { data: s ? s.backendThreadId : null });
+    const found: RemoteSession | null = s ? { threadId: s.backendThreadId, backendId: s.backendId } : null;
+    if (s && msg.kill) {
+      // Idle on no backend connection: nothing runs on a server, the session just ends.
+      if (s.backendThreadId === 0) s.close(CloseReason.KILLED);
+      else s.markKilled();
+    }
+    channel.ack(msg.seq, found !== null, { data: found });
   });
 
   channel.on('drain', (raw) => {
@@ -123,10 +130,14 @@ export function runWorker(): void {
   }
 }
 
-async function lookupRemote(channel: IpcChannel, connId: number, kill: boolean): Promise<number | null> {
+async function lookupRemote(channel: IpcChannel, connId: number, kill: boolean): Promise<RemoteSession | null> {
   try {
     const ack = await channel.request('lookup-session', { connId, kill }, 3000);
-    return ack.ok && typeof ack.data === 'number' ? ack.data : null;
+    if (!ack.ok) return null;
+    // Workers of an older release answer with the bare thread id.
+    if (typeof ack.data === 'number') return ack.data === 0 ? null : { threadId: ack.data, backendId: '' };
+    const d = ack.data as RemoteSession | null;
+    return d !== null && typeof d === 'object' && typeof d.threadId === 'number' ? d : null;
   } catch {
     return null;
   }

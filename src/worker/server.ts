@@ -15,7 +15,8 @@ import { ReadOnlyProbeDirectory, type BackendDirectory } from './backends.js';
 import { ClientSession } from './session.js';
 import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';
-import type { SessionHost } from './session-host.js';
+import type { RemoteSession, SessionHost } from './session-host.js';
+import { ClusterPools } from './cluster-pools.js';
 
 export interface ProxyServerOptions {
   /** High bits of every connection id this worker hands out (keeps ids unique across workers). */
@@ -35,16 +36,23 @@ export class ProxyServer implements SessionHost {
   /** Called at each session's command boundary (the drain controller moves sessions there). */
   onBoundary: ((s: ClientSession) => void) | null = null;
   /** Asks the master for a session held by another worker; null when standalone. */
-  remoteLookup: ((id: number, kill: boolean) => Promise<number | null>) | null = null;
+  remoteLookup: ((id: number, kill: boolean) => Promise<RemoteSession | null>) | null = null;
+  readonly pools: ClusterPools;
 
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.directory = new ReadOnlyProbeDirectory(config);
+    this.pools = new ClusterPools(config, this.directory, this.log);
     this.idPrefix = opts.idPrefix ?? 0;
   }
 
-  /** Probe backends (so the first greeting carries the real server version). */
+  /**
+   * Probe backends (so the first greeting carries the real server version and the first
+   * statement finds its primary), then keep probing and keep the pools tidy.
+   */
   async prepare(): Promise<void> {
     await this.directory.refresh();
+    this.directory.start();
+    this.pools.start();
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
@@ -116,7 +124,7 @@ export class ProxyServer implements SessionHost {
     this.onBoundary?.(s);
   }
 
-  lookupRemoteSession(id: number, kill: boolean): Promise<number | null> {
+  lookupRemoteSession(id: number, kill: boolean): Promise<RemoteSession | null> {
     return this.remoteLookup ? this.remoteLookup(id, kill) : Promise.resolve(null);
   }
 
@@ -154,6 +162,7 @@ export class ProxyServer implements SessionHost {
   /** Apply a new config snapshot to new sessions (running sessions keep theirs until they end). */
   async reconfigure(config: Config): Promise<void> {
     this.config = config;
+    this.pools.setConfig(config);
     await this.directory.setConfig(config);
   }
 
@@ -174,6 +183,8 @@ export class ProxyServer implements SessionHost {
     clearTimeout(timer);
     for (const s of [...this.sessions.values()]) s.close(CloseReason.SHUTDOWN);
     await closed;
+    this.pools.stop();
+    await this.directory.stop();
   }
 
   private closeIdle(): void {

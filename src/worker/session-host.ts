@@ -8,10 +8,12 @@ import type { CloseReason } from '../observability/close-reasons.js';
 import type { Greeting } from '../protocol/handshake.js';
 import type { BackendDirectory } from './backends.js';
 import type { ClientSession } from './session.js';
+import type { ClusterPools } from './cluster-pools.js';
 
 export interface SessionHost {
   readonly config: Config;
   readonly directory: BackendDirectory;
+  readonly pools: ClusterPools;
   readonly log: Logger;
   /** Cluster whose greeting is shown before the user is known. */
   defaultCluster(): string;
@@ -21,7 +23,13 @@ export interface SessionHost {
   /** The session just finished a command (or its handshake): a safe point to move or close it. */
   sessionAtBoundary(s: ClientSession): void;
   /** Find a session in another worker (KILL of an id this worker does not hold). */
-  lookupRemoteSession(id: number, kill: boolean): Promise<number | null>;
+  lookupRemoteSession(id: number, kill: boolean): Promise<RemoteSession | null>;
   /** The session left this worker (handed off); not a close. */
   sessionMoved(s: ClientSession): void;
+}
+
+/** Where a session in another worker runs now (for KILL): its backend thread and backend. */
+export interface RemoteSession {
+  readonly threadId: number;
+  readonly backendId: string;
 }

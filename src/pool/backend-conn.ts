@@ -1,0 +1,152 @@
+/**
+ * One pooled backend connection and what dbmesh knows of its server-side state: the default
+ * schema, the replayed session variables (as one comparable key), the last status flags and
+ * the statements prepared on it. A client session borrows it for a statement or a
+ * transaction; while borrowed, the socket's bytes go to the borrower (`owner`).
+ */
+import type net from 'node:net';
+import type { SocketInput } from './socket-input.js';
+import type { BackendSession } from './backend-connect.js';
+import { COM_STMT_CLOSE } from '../protocol/constants.js';
+import { frame } from '../protocol/framing.js';
+
+/** Whoever holds the connection now: receives its bytes and its end. */
+export interface ConnOwner {
+  onBackendData(chunk: Buffer): void;
+  onBackendDrain(): void;
+  onBackendLost(conn: BackendConn): void;
+}
+
+/** A statement prepared on this connection (server id and shape). */
+export interface CachedStatement {
+  readonly serverId: number;
+  readonly params: number;
+  readonly columns: number;
+  /** The parameter types block the server last saw for it (identity-compared). */
+  lastTypes: Buffer | null;
+}
+
+/** What identifies interchangeable connections: backend user and login shape. */
+export interface LoginShape {
+  /** user \0 capabilities \0 MariaDB capabilities \0 charset */
+  readonly key: string;
+  readonly user: string;
+  readonly password: string;
+  readonly capabilities: number;
+  readonly mariadbCapabilities: number;
+  readonly charset: number;
+  readonly connectAttrs: Buffer | null;
+}
+
+let nextConnSerial = 1;
+
+export class BackendConn {
+  owner: ConnOwner | null = null;
+  /** Default database on the server side (null: none selected). */
+  schema: string | null;
+  /** Replayed session variables ('' = the login defaults). */
+  stateKey = '';
+  /** Set when a session left state that has no key (temporary tables, user variables...). */
+  needsReset = false;
+  statusFlags: number;
+  readonly serial = nextConnSerial++;
+  readonly createdAt = Date.now();
+  lastUsedAt = Date.now();
+  /** The session that used it last (LAST_INSERT_ID()/ROW_COUNT() are still its own). */
+  lastSession = 0;
+  dead = false;
+  /** Prepared statements, least recently used first (Map order; re-inserted on use). */
+  private readonly statements = new Map<string, CachedStatement>();
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly input: SocketInput,
+    readonly backendId: string,
+    readonly threadId: number,
+    readonly shape: LoginShape,
+    readonly capabilities: number,
+    schema: string | null,
+    statusFlags: number,
+  ) {
+    this.schema = schema;
+    this.statusFlags = statusFlags;
+    input.handler = (c) => {
+      if (this.owner !== null) this.owner.onBackendData(c);
+      else this.kill('bytes from an idle backend connection');
+    };
+    socket.on('drain', () => this.owner?.onBackendDrain());
+    socket.on('error', () => this.lost());
+    socket.on('close', () => this.lost());
+  }
+
+  static fromSession(s: BackendSession, backendId: string, shape: LoginShape, schema: string | null): BackendConn {
+    return new BackendConn(s.socket, s.input, backendId, s.greeting.connectionId, shape, s.capabilities, schema, s.statusFlags);
+  }
+
+  /** Called by the pool when the socket goes: tells the owner once. */
+  onGone: ((c: BackendConn) => void) | null = null;
+
+  private lost(): void {
+    if (this.dead) return;
+    this.dead = true;
+    const owner = this.owner;
+    this.owner = null;
+    owner?.onBackendLost(this);
+    this.onGone?.(this);
+  }
+
+  /** The socket moves to another process: stop reacting to it here. */
+  detach(): void {
+    this.dead = true;
+    this.onGone = null;
+    this.owner = null;
+    this.input.handler = () => {};
+    this.socket.removeAllListeners('drain').removeAllListeners('close').removeAllListeners('error').on('error', () => {});
+  }
+
+  kill(_why: string): void {
+    this.socket.destroy();
+    this.lost();
+  }
+
+  statement(key: string): CachedStatement | undefined {
+    const s = this.statements.get(key);
+    if (s !== undefined) {
+      this.statements.delete(key);
+      this.statements.set(key, s);
+    }
+    return s;
+  }
+
+  /** Remember a statement; closes (on the server) the least recently used ones over `max`. */
+  rememberStatement(key: string, st: CachedStatement, max: number): void {
+    this.statements.delete(key);
+    this.statements.set(key, st);
+    while (this.statements.size > max) {
+      const [oldKey, old] = this.statements.entries().next().value as [string, CachedStatement];
+      this.statements.delete(oldKey);
+      const payload = Buffer.alloc(5);
+      payload[0] = COM_STMT_CLOSE;
+      payload.writeUInt32LE(old.serverId, 1);
+      this.socket.write(frame(payload, 0).bytes); // no response
+    }
+  }
+
+  get preparedCount(): number {
+    return this.statements.size;
+  }
+
+  /** COM_RESET_CONNECTION closes every statement on the server. */
+  forgetStatements(): void {
+    this.statements.clear();
+  }
+
+  /** For hand-off: the statement cache as plain data. */
+  exportStatements(): [string, number, number, number][] {
+    return [...this.statements].map(([k, s]) => [k, s.serverId, s.params, s.columns]);
+  }
+
+  importStatements(list: readonly [string, number, number, number][]): void {
+    for (const [k, serverId, params, columns] of list) this.statements.set(k, { serverId, params, columns, lastTypes: null });
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The connections one worker keeps to one backend: idle connections per login shape (LIFO,
+ * so a hot connection is reused and cold ones age out), a per-backend limit with a FIFO wait
+ * queue, idle timeout, maximum lifetime, keep-alive pings and warm-up to `minIdle`.
+ *
+ * The limit counts every connection to the backend, whatever its shape: when the backend is
+ * full and a waiter needs a shape no idle connection has, an idle connection of another
+ * shape is closed to make room.
+ */
+import type { BackendConfig, PoolConfig } from '../config/types.js';
+import { CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS, CLIENT_PROTOCOL_41, CLIENT_PS_MULTI_RESULTS, CLIENT_SESSION_TRACK, COM_PING, COM_QUIT } from '../protocol/constants.js';
+import { frame } from '../protocol/framing.js';
+import { ResponseKind } from '../protocol/response-scanner.js';
+import { connectBackend, type BackendSession } from './backend-connect.js';
+import { BackendConn, type LoginShape } from './backend-conn.js';
+import { exchange } from './conn-exchange.js';
+
+/** Capabilities that change the shape of responses: the server must grant all the client asked. */
+const SHAPE_CAPS = CLIENT_DEPRECATE_EOF | CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS;
+
+/** The backend is at its limit and no connection came free in time. */
+export class PoolExhausted extends Error {
+  constructor(readonly backendId: string, readonly limit: number, readonly waitedMs: number) {
+    super(`backend ${backendId} is at maxConnections=${limit}; waited ${waitedMs} ms`);
+  }
+}
+
+/** The server refused or does not speak what the client asked (message for the client). */
+export class ShapeMismatch extends Error {}
+
+interface Waiter {
+  readonly shape: LoginShape;
+  readonly schema: string | null;
+  readonly since: number;
+  readonly resolve: (c: BackendConn) => void;
+  readonly reject: (e: Error) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface PoolStats {
+  readonly backend: string;
+  readonly open: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly opened: number;
+  readonly acquireTimeouts: number;
+}
+
+export class BackendPool {
+  private readonly idle = new Map<string, BackendConn[]>();
+  private readonly shapes = new Map<string, { shape: LoginShape; schema: string | null }>();
+  private readonly waiters: Waiter[] = [];
+  /** Open connections plus those being opened. */
+  private open = 0;
+  private idleCount = 0;
+  private opened = 0;
+  private acquireTimeouts = 0;
+  private closed = false;
+
+  constructor(
+    public backend: BackendConfig,
+    public settings: PoolConfig,
+    private readonly connectTimeoutMs: number,
+    private readonly onWarning: (msg: string, fields: Record<string, unknown>) => void,
+  ) {}
+
+  get id(): string {
+    return this.backend.id;
+  }
+
+  get limit(): number {
+    return this.backend.maxConnections;
+  }
+
+  /** An idle connection of this shape, at once, or null. */
+  tryAcquire(shape: LoginShape): BackendConn | null {
+    const stack = this.idle.get(shape.key);
+    if (stack === undefined) return null;
+    while (stack.length > 0) {
+      const c = stack.pop()!;
+      this.idleCount--;
+      if (!c.dead) return c;
+    }
+    return null;
+  }
+
+  acquire(shape: LoginShape, schema: string | null): Promise<BackendConn> {
+    const c = this.tryAcquire(shape);
+    if (c !== null) return Promise.resolve(c);
+    if (this.closed) return Promise.reject(new Error(`backend ${this.id} was removed from the configuration`));
+    if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
+    if (this.hasRoom()) return this.openConn(shape, schema);
+    const other = this.takeAnyIdle();
+    if (other !== null) {
+      this.retire(other);
+      return this.openConn(shape, schema);
+    }
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { shape, schema, since: Date.now(), resolve, reject, timer: null };
+      w.timer = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.acquireTimeouts++;
+        reject(new PoolExhausted(this.id, this.limit, Date.now() - w.since));
+      }, this.settings.acquireTimeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  /** A borrower gives the connection back. */
+  release(conn: BackendConn): void {
+    conn.owner = null;
+    conn.lastUsedAt = Date.now();
+    if (conn.dead) return;
+    if (this.closed || this.expired(conn, conn.lastUsedAt)) return this.retire(conn);
+    const w = this.waiters.shift();
+    if (w !== undefined) {
+      if (w.timer) clearTimeout(w.timer);
+      if (w.shape.key === conn.shape.key) return w.resolve(conn);
+      this.retire(conn);
+      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
+      return;
+    }
+    let stack = this.idle.get(conn.shape.key);
+    if (stack === undefined) this.idle.set(conn.shape.key, stack = []);
+    stack.push(conn);
+    this.idleCount++;
+  }
+
+  /** A connection that arrived with a session moved from another worker now counts here. */
+  adopt(conn: BackendConn): void {
+    this.open++;
+    conn.onGone = () => this.gone(conn);
+  }
+
+  /** The connection leaves this worker with its session (hand-off): no longer counted here. */
+  forget(conn: BackendConn): void {
+    if (conn.onGone === null) return;
+    conn.onGone = null;
+    this.open--;
+    this.serveWaiters();
+  }
+
+  /** A borrower found the connection unusable (mid-response loss, protocol trouble). */
+  discard(conn: BackendConn): void {
+    conn.owner = null;
+    if (!conn.dead) conn.kill('discarded');
+  }
+
+  /** Idle housekeeping: timeouts, lifetime, keep-alive, minIdle. Called about once a second. */
+  maintain(now: number): void {
+    const s = this.settings;
+    for (const stack of this.idle.values()) {
+      for (let i = stack.length - 1; i >= 0; i--) {
+        const c = stack[i]!;
+        const idleFor = now - c.lastUsedAt;
+        const surplus = this.idleCount > s.minIdle;
+        if (c.dead || this.expired(c, now) || (surplus && idleFor > s.idleTimeoutMs)) {
+          stack.splice(i, 1);
+          this.idleCount--;
+          if (!c.dead) this.retire(c);
+        } else if (s.keepAliveMs > 0 && idleFor > s.keepAliveMs) {
+          stack.splice(i, 1);
+          this.idleCount--;
+          this.ping(c);
+        }
+      }
+    }
+    this.warm();
+  }
+
+  /** Open connections until each shape seen (or given) has `minIdle` idle ones. */
+  warm(shape?: LoginShape, schema: string | null = null): void {
+    if (shape !== undefined && !this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
+    const want = this.settings.minIdle;
+    if (want === 0 || this.closed) return;
+    for (const { shape: sh, schema: db } of this.shapes.values()) {
+      let have = this.idle.get(sh.key)?.length ?? 0;
+      while (have < want && this.hasRoom()) {
+        have++;
+        this.openConn(sh, db).then((c) => this.release(c), (err: Error) => {
+          this.onWarning('pool warm-up failed', { backend: this.id, error: err.message });
+        });
+      }
+    }
+  }
+
+  /** Backend removed from the config: close idle connections now, busy ones when released. */
+  close(): void {
+    this.closed = true;
+    for (const stack of this.idle.values()) for (const c of stack.splice(0)) this.retire(c);
+    this.idleCount = 0;
+    for (const w of this.waiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(new Error(`backend ${this.id} was removed from the configuration`));
+    }
+  }
+
+  stats(): PoolStats {
+    return { backend: this.id, open: this.open, idle: this.idleCount, waiting: this.waiters.length, opened: this.opened, acquireTimeouts: this.acquireTimeouts };
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private hasRoom(): boolean {
+    return this.limit === 0 || this.open < this.limit;
+  }
+
+  private expired(c: BackendConn, now: number): boolean {
+    return this.settings.maxLifetimeMs > 0 && now - c.createdAt > this.settings.maxLifetimeMs;
+  }
+
+  private takeAnyIdle(): BackendConn | null {
+    for (const stack of this.idle.values()) {
+      while (stack.length > 0) {
+        const c = stack.shift()!; // the coldest
+        this.idleCount--;
+        if (!c.dead) return c;
+      }
+    }
+    return null;
+  }
+
+  private async openConn(shape: LoginShape, schema: string | null): Promise<BackendConn> {
+    this.open++;
+    let s: BackendSession;
+    try {
+      s = await connectBackend({
+        host: this.backend.host, port: this.backend.port, user: shape.user, password: shape.password,
+        database: schema, capabilities: shape.capabilities, mariadbCapabilities: shape.mariadbCapabilities,
+        charset: shape.charset, connectAttrs: shape.connectAttrs, timeoutMs: this.connectTimeoutMs,
+      });
+    } catch (err) {
+      this.open--;
+      this.serveWaiters();
+      throw err;
+    }
+    this.opened++;
+    const conn = BackendConn.fromSession(s, this.id, shape, schema);
+    conn.onGone = () => this.gone(conn);
+    if ((s.capabilities & SHAPE_CAPS) !== (shape.capabilities & SHAPE_CAPS) || s.mariadbCapabilities !== shape.mariadbCapabilities) {
+      this.retire(conn);
+      throw new ShapeMismatch(`backend ${this.id} does not support the client's protocol capabilities`);
+    }
+    if (this.closed) {
+      this.retire(conn);
+      throw new Error(`backend ${this.id} was removed from the configuration`);
+    }
+    return conn;
+  }
+
+  private gone(conn: BackendConn): void {
+    conn.onGone = null;
+    this.open--;
+    const stack = this.idle.get(conn.shape.key);
+    const i = stack?.indexOf(conn) ?? -1;
+    if (i >= 0) {
+      stack!.splice(i, 1);
+      this.idleCount--;
+    }
+    this.serveWaiters();
+  }
+
+  /** Close a connection politely and free its slot. */
+  private retire(conn: BackendConn): void {
+    if (conn.onGone === null) return; // already counted out
+    conn.onGone = null;
+    this.open--;
+    conn.owner = null;
+    conn.dead = true;
+    if (conn.socket.writable) conn.socket.end(frame(Buffer.from([COM_QUIT]), 0).bytes);
+    else conn.socket.destroy();
+    this.serveWaiters();
+  }
+
+  private serveWaiters(): void {
+    while (this.waiters.length > 0 && this.hasRoom() && !this.closed) {
+      const w = this.waiters.shift()!;
+      if (w.timer) clearTimeout(w.timer);
+      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
+    }
+  }
+
+  private ping(c: BackendConn): void {
+    exchange(c, Buffer.from([COM_PING]), ResponseKind.Single, this.connectTimeoutMs).then(
+      () => this.release(c),
+      () => this.discard(c),
+    );
+  }
+}

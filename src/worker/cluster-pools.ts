@@ -1,0 +1,147 @@
+/**
+ * Per worker: one BackendPool per configured backend, and the choice of a pool for a route
+ * (primary, a replica chosen by the cluster's balancer, or a named backend). Candidate lists
+ * are rebuilt when the directory reports a probe round or the config changes, never per
+ * statement.
+ */
+import type { ClusterConfig, Config } from '../config/types.js';
+import { BackendPool, type PoolStats } from '../pool/backend-pool.js';
+import { BackendLoad, createBalancer, type Balancer } from '../routing/balancer.js';
+import type { BackendDirectory } from './backends.js';
+import type { Logger } from '../observability/logger.js';
+
+interface ClusterEntry {
+  config: ClusterConfig;
+  readonly pools: Map<string, BackendPool>;
+  readonly loads: Map<string, BackendLoad>;
+  balancer: Balancer;
+  primary: BackendPool | null;
+  /** Replicas within the lag limit (replication), or every up backend (tidb). */
+  replicaLoads: BackendLoad[];
+  /** Replicas and the primary (readFrom: any). */
+  anyLoads: BackendLoad[];
+}
+
+export class ClusterPools {
+  private readonly clusters = new Map<string, ClusterEntry>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private config: Config, private readonly directory: BackendDirectory, private readonly log: Logger) {
+    this.apply(config);
+    directory.onChange(() => this.refreshCandidates());
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      const now = Date.now();
+      for (const c of this.clusters.values()) for (const p of c.pools.values()) p.maintain(now);
+    }, 1000).unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const c of this.clusters.values()) for (const p of c.pools.values()) p.close();
+  }
+
+  /** Reload: weights, limits and pool settings change live; removed backends are closed. */
+  setConfig(config: Config): void {
+    this.config = config;
+    this.apply(config);
+  }
+
+  cluster(name: string): ClusterConfig | undefined {
+    return this.clusters.get(name)?.config;
+  }
+
+  pool(cluster: string, backendId: string): BackendPool | null {
+    return this.clusters.get(cluster)?.pools.get(backendId) ?? null;
+  }
+
+  load(cluster: string, backendId: string): BackendLoad | null {
+    return this.clusters.get(cluster)?.loads.get(backendId) ?? null;
+  }
+
+  /** Where writes go: the primary (replication) or a balanced backend (tidb). */
+  primary(cluster: string): BackendPool | null {
+    const c = this.clusters.get(cluster);
+    if (c === undefined) return null;
+    if (c.config.type === 'tidb') return this.balanced(c, c.replicaLoads);
+    return c.primary;
+  }
+
+  /** Where a read goes; null when no replica is usable (the caller then uses the primary). */
+  read(cluster: string, includePrimary: boolean): BackendPool | null {
+    const c = this.clusters.get(cluster);
+    if (c === undefined) return null;
+    return this.balanced(c, includePrimary ? c.anyLoads : c.replicaLoads);
+  }
+
+  /** A backend by id (routing hint), when it is up. */
+  named(cluster: string, backendId: string): BackendPool | null {
+    const c = this.clusters.get(cluster);
+    if (c === undefined || this.directory.backend(cluster, backendId) === null) return null;
+    return c.pools.get(backendId) ?? null;
+  }
+
+  stats(): Record<string, PoolStats[]> {
+    const out: Record<string, PoolStats[]> = {};
+    for (const [name, c] of this.clusters) out[name] = [...c.pools.values()].map((p) => p.stats());
+    return out;
+  }
+
+  private balanced(c: ClusterEntry, loads: BackendLoad[]): BackendPool | null {
+    if (loads.length === 0) return null;
+    const picked = loads.length === 1 ? loads[0]! : c.balancer.pick(loads);
+    return picked === null ? null : c.pools.get(picked.id) ?? null;
+  }
+
+  private apply(config: Config): void {
+    const seen = new Set<string>();
+    for (const cc of config.clusters) {
+      seen.add(cc.name);
+      let c = this.clusters.get(cc.name);
+      if (c === undefined) {
+        c = { config: cc, pools: new Map(), loads: new Map(), balancer: createBalancer(cc.balancer), primary: null, replicaLoads: [], anyLoads: [] };
+        this.clusters.set(cc.name, c);
+      } else if (c.config.balancer !== cc.balancer) c.balancer = createBalancer(cc.balancer);
+      c.config = cc;
+      const ids = new Set<string>();
+      for (const b of cc.backends) {
+        ids.add(b.id);
+        const existing = c.pools.get(b.id);
+        if (existing !== undefined) {
+          existing.backend = b;
+          existing.settings = cc.pool;
+          c.loads.get(b.id)!.weight = b.weight;
+        } else {
+          c.pools.set(b.id, new BackendPool(b, cc.pool, config.limits.connectTimeoutMs, (msg, fields) => this.log.warn(msg, { cluster: cc.name, ...fields })));
+          c.loads.set(b.id, new BackendLoad(b.id, b.weight));
+        }
+      }
+      for (const [id, p] of c.pools) if (!ids.has(id)) {
+        p.close();
+        c.pools.delete(id);
+        c.loads.delete(id);
+      }
+    }
+    for (const [name, c] of this.clusters) if (!seen.has(name)) {
+      for (const p of c.pools.values()) p.close();
+      this.clusters.delete(name);
+    }
+    this.refreshCandidates();
+  }
+
+  private refreshCandidates(): void {
+    for (const [name, c] of this.clusters) {
+      const primaryId = this.directory.primary(name)?.id ?? null;
+      c.primary = primaryId === null ? null : c.pools.get(primaryId) ?? null;
+      const maxLag = c.config.maxReplicationLagSeconds;
+      const replicas = c.config.type === 'tidb'
+        ? this.directory.status(name).filter((s) => s.up)
+        : this.directory.replicas(name).filter((s) => s.lagSeconds !== null && s.lagSeconds <= maxLag);
+      c.replicaLoads = replicas.map((s) => c.loads.get(s.config.id)).filter((l): l is BackendLoad => l !== undefined);
+      c.anyLoads = c.primary === null ? c.replicaLoads : [...c.replicaLoads, c.loads.get(c.primary.id)!];
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * What a multiplexed session carries from one backend connection to the next: its schema,
+ * the session variables it set (replayed in order where a connection differs), the reasons it
+ * is pinned, its prepared statements (text and shape; server ids live per connection), and
+ * LAST_INSERT_ID()/ROW_COUNT() as the server reported them to this session.
+ */
+import type { StatementFacts } from '../sql/classifier.js';
+import { applyAssignments, replayStatements, type SessionAssignment } from '../sql/session-assignments.js';
+
+/** A client's prepared statement: dbmesh's id for it and what re-preparing it needs. */
+export interface SessionStatement {
+  readonly id: number;
+  readonly sql: string;
+  /** Default schema when it was prepared (names in it resolve against it). */
+  readonly schema: string | null;
+  /** Cache key on a connection: schema and text. */
+  readonly key: string;
+  readonly params: number;
+  readonly columns: number;
+  readonly facts: StatementFacts;
+  /** The parameter types the client last bound (kept for executes that do not resend them). */
+  types: Buffer | null;
+}
+
+/** MySQL's default max_prepared_stmt_count: a client that never closes statements stops here. */
+export const MAX_SESSION_STATEMENTS = 16382;
+
+export function statementKey(schema: string | null, sql: string): string {
+  return (schema ?? '') + '\0' + sql;
+}
+
+export class SessionState {
+  schema: string | null = null;
+  /** Replayed session variables in assignment order (key -> SET text). */
+  private readonly vars = new Map<string, string>();
+  /** The replay statements joined: equal keys mean equal variable state. */
+  stateKey = '';
+  pins = 0;
+  /** Statement id whose cursor is open (PIN_CURSOR). */
+  cursorStatement = 0;
+  readonly statements = new Map<number, SessionStatement>();
+  private nextStatementId = 1;
+  lastInsertId = 0;
+  rowCount = -1;
+  /** Reads go to the primary until then (ms since epoch). */
+  readYourWritesUntil = 0;
+
+  assign(list: readonly SessionAssignment[]): void {
+    applyAssignments(this.vars, list as SessionAssignment[]);
+    this.stateKey = replayStatements(this.vars).join(';\n');
+  }
+
+  replay(): string[] {
+    return replayStatements(this.vars);
+  }
+
+  addStatement(sql: string, params: number, columns: number, facts: StatementFacts): SessionStatement {
+    const id = this.nextStatementId++;
+    const st: SessionStatement = { id, sql, schema: this.schema, key: statementKey(this.schema, sql), params, columns, facts, types: null };
+    this.statements.set(id, st);
+    return st;
+  }
+
+  /** COM_RESET_CONNECTION / COM_CHANGE_USER: back to a fresh login (schema stays unless given). */
+  reset(): void {
+    this.vars.clear();
+    this.stateKey = '';
+    this.pins = 0;
+    this.cursorStatement = 0;
+    this.statements.clear();
+    this.nextStatementId = 1;
+    this.lastInsertId = 0;
+    this.rowCount = -1;
+  }
+
+  /** For hand-off. */
+  export(): ExportedState {
+    return {
+      schema: this.schema, vars: [...this.vars], pins: this.pins, cursorStatement: this.cursorStatement,
+      statements: [...this.statements.values()].map((s) => ({ id: s.id, sql: s.sql, schema: s.schema, params: s.params, columns: s.columns, types: s.types?.toString('base64') ?? null })),
+      nextStatementId: this.nextStatementId, lastInsertId: this.lastInsertId, rowCount: this.rowCount,
+      readYourWritesUntil: this.readYourWritesUntil,
+    };
+  }
+
+  import(e: ExportedState, classify: (sql: string) => StatementFacts): void {
+    this.schema = e.schema;
+    this.vars.clear();
+    for (const [k, v] of e.vars) this.vars.set(k, v);
+    this.stateKey = replayStatements(this.vars).join(';\n');
+    this.pins = e.pins;
+    this.cursorStatement = e.cursorStatement;
+    this.statements.clear();
+    for (const s of e.statements) {
+      this.statements.set(s.id, {
+        id: s.id, sql: s.sql, schema: s.schema, key: statementKey(s.schema, s.sql), params: s.params, columns: s.columns,
+        facts: classify(s.sql), types: s.types === null ? null : Buffer.from(s.types, 'base64'),
+      });
+    }
+    this.nextStatementId = e.nextStatementId;
+    this.lastInsertId = e.lastInsertId;
+    this.rowCount = e.rowCount;
+    this.readYourWritesUntil = e.readYourWritesUntil;
+  }
+}
+
+export interface ExportedState {
+  readonly schema: string | null;
+  readonly vars: [string, string][];
+  readonly pins: number;
+  readonly cursorStatement: number;
+  readonly statements: { id: number; sql: string; schema: string | null; params: number; columns: number; types: string | null }[];
+  readonly nextStatementId: number;
+  readonly lastInsertId: number;
+  readonly rowCount: number;
+  readonly readYourWritesUntil: number;
+}
