@@ -5,6 +5,7 @@
  * count (never crash on) unknown actions. Bump IPC_VERSION only for incompatible changes.
  */
 import type { ExportedState } from '../worker/session-state.js';
+import type { PoolStats } from '../pool/backend-pool.js';
 import type { Config } from '../config/types.js';
 
 export const IPC_VERSION = 1;
@@ -56,7 +57,16 @@ export interface ReadyMsg { v: number; act: 'ready'; seq: number; version: strin
 export interface AckMsg { v: number; act: 'ack'; seq: number; ack: number; ok: boolean; error?: string; data?: unknown }
 export interface HandoffMsg { v: number; act: 'handoff'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
 export interface AdoptedMsg { v: number; act: 'adopted'; seq: number; token: string; ok: boolean; error?: string }
-export interface StatsMsg { v: number; act: 'stats'; seq: number; connections: number; draining: boolean }
+export interface StatsMsg {
+  v: number; act: 'stats'; seq: number; connections: number; draining: boolean;
+  /** Sessions pinned to their backend connection, by reason (a session may count under several). */
+  pinned?: Record<string, number>;
+  /** Pool figures per cluster and backend. */
+  pools?: Record<string, PoolFigures[]>;
+}
+
+/** One backend pool's figures, as the worker's pool reports them. */
+export type PoolFigures = PoolStats;
 /** A session asks which backend thread serves dbmesh connection `connId` (KILL across workers). */
 export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
 

@@ -3,6 +3,7 @@
  * implements it; the admin API (HTTP) and signals only translate requests into these calls.
  */
 
+import type { PoolFigures } from '../ipc/messages.js';
 export type WorkerState = 'spawning' | 'ready' | 'draining' | 'dead';
 
 export interface WorkerStatus {
@@ -14,6 +15,10 @@ export interface WorkerStatus {
   readonly rssBytes: number;
   readonly startedAt: string; // ISO time
   readonly restarts: number; // crashes replaced in this slot
+  /** Sessions pinned to a backend connection, by reason (from the worker's last report). */
+  readonly pinned: Record<string, number>;
+  /** Backend connection pools per cluster (from the worker's last report). */
+  readonly pools: Record<string, readonly PoolFigures[]>;
 }
 
 export interface MasterStatus {

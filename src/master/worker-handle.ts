@@ -8,10 +8,13 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
+import type { PoolFigures } from '../ipc/messages.js';
 
 export class WorkerHandle {
   state: WorkerState = 'spawning';
   connections = 0;
+  pinned: Record<string, number> = {};
+  pools: Record<string, readonly PoolFigures[]> = {};
   /** What the worker reported when it finished draining. */
   drained: { moved: number; closed: number } | null = null;
   rssBytes = 0;
@@ -34,6 +37,9 @@ export class WorkerHandle {
     });
     this.channel.on('stats', (m) => {
       this.connections = Number(m.connections) || 0;
+      // Older workers do not send these; keep the shapes the status API promises.
+      if (m.pinned !== null && typeof m.pinned === 'object') this.pinned = m.pinned as Record<string, number>;
+      if (m.pools !== null && typeof m.pools === 'object') this.pools = m.pools as Record<string, PoolFigures[]>;
     });
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code: number | null, signal: string | null) => {
@@ -114,6 +120,7 @@ export class WorkerHandle {
     return {
       id: this.worker.id, pid: this.pid, version: this.version, state: this.state,
       connections: this.connections, rssBytes: this.rssBytes, startedAt: this.startedAt.toISOString(),
+      pinned: this.pinned, pools: this.pools,
       restarts: this.restarts,
     };
   }

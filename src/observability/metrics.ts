@@ -39,6 +39,37 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
     },
   });
   new Gauge({
+    name: 'dbmesh_sessions_pinned', help: 'Client sessions pinned to their backend connection, by reason (summed over workers).', labelNames: ['reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of status().workers) for (const [reason, n] of Object.entries(w.pinned)) this.inc({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_pool_connections', help: 'Backend connections in the pools, by cluster, backend and state (open includes idle; waiting counts statements queued for one).', labelNames: ['cluster', 'backend', 'state'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of status().workers) {
+        for (const [cluster, pools] of Object.entries(w.pools)) {
+          for (const p of pools) {
+            this.inc({ cluster, backend: p.backend, state: 'open' }, p.open);
+            this.inc({ cluster, backend: p.backend, state: 'idle' }, p.idle);
+            this.inc({ cluster, backend: p.backend, state: 'waiting' }, p.waiting);
+          }
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_pool_acquire_timeouts', help: 'Statements refused because no backend connection came free in time, by cluster and backend (live workers, since each started).', labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of status().workers) {
+        for (const [cluster, pools] of Object.entries(w.pools)) for (const p of pools) this.inc({ cluster, backend: p.backend }, p.acquireTimeouts);
+      }
+    },
+  });
+  new Gauge({
     name: 'dbmesh_config_version', help: 'Config version (increments on each applied reload).', registers: [registry],
     collect() {
       this.set(status().configVersion);

@@ -48,6 +48,8 @@ export class BackendConn {
   stateKey = '';
   /** Set when a session left state that has no key (temporary tables, user variables...). */
   needsReset = false;
+  /** `last_gtid` is in the tracked variables (causal reads), or cannot be (no session tracking). */
+  gtidTracking = false;
   statusFlags: number;
   readonly serial = nextConnSerial++;
   readonly createdAt = Date.now();
@@ -136,9 +138,12 @@ export class BackendConn {
     return this.statements.size;
   }
 
-  /** COM_RESET_CONNECTION closes every statement on the server. */
-  forgetStatements(): void {
+  /** After COM_RESET_CONNECTION: statements closed, variables and tracking back to defaults. */
+  afterReset(): void {
     this.statements.clear();
+    this.stateKey = '';
+    this.needsReset = false;
+    this.gtidTracking = false;
   }
 
   /** For hand-off: the statement cache as plain data. */

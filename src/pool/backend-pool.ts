@@ -8,7 +8,7 @@
  * shape is closed to make room.
  */
 import type { BackendConfig, PoolConfig } from '../config/types.js';
-import { CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS, CLIENT_PROTOCOL_41, CLIENT_PS_MULTI_RESULTS, CLIENT_SESSION_TRACK, COM_PING, COM_QUIT } from '../protocol/constants.js';
+import { CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS, CLIENT_PROTOCOL_41, CLIENT_PS_MULTI_RESULTS, CLIENT_SESSION_TRACK, COM_PING, COM_QUIT, COM_RESET_CONNECTION } from '../protocol/constants.js';
 import { frame } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
 import { connectBackend, type BackendSession } from './backend-connect.js';
@@ -125,6 +125,19 @@ export class BackendPool {
     if (stack === undefined) this.idle.set(conn.shape.key, stack = []);
     stack.push(conn);
     this.idleCount++;
+  }
+
+  /**
+   * Reset a connection a session left state on (locks, temporary tables, an open
+   * transaction) before it goes back, so nothing it holds outlives the session.
+   */
+  recycle(conn: BackendConn): void {
+    conn.owner = null;
+    if (conn.dead) return;
+    exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, this.connectTimeoutMs).then(() => {
+      conn.afterReset();
+      this.release(conn);
+    }, () => this.discard(conn));
   }
 
   /** A connection that arrived with a session moved from another worker now counts here. */

@@ -19,7 +19,7 @@ import {
   SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
 } from './constants.js';
 import { peekLenenc } from './codec.js';
-import { eofStatusFlags, okStatusFlags } from './responses.js';
+import { eofStatusFlags, okStatusFlags, okTrackedVariable } from './responses.js';
 
 /** What the command expects back. */
 export const enum ResponseKind {
@@ -52,7 +52,7 @@ const enum Phase {
 }
 
 /** Bytes of a packet head made available to the state machine (enough for any OK/EOF/ERR head). */
-const HEAD_CAPTURE = 64;
+const HEAD_CAPTURE = 256; // an OK with its info text and session-track data fits
 
 const lenencOut = { pos: 0 };
 
@@ -68,6 +68,10 @@ export class ResponseScanner {
   /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
   affectedRows = 0;
   insertId = 0;
+  /** Read `last_gtid` from OK packets' session-track data (causal reads). */
+  trackGtid = false;
+  /** The last GTID an OK of the current response reported, or null. */
+  lastGtid: string | null = null;
   private phase = Phase.Idle;
   private counter = 0;
   private prepColumns = 0;
@@ -103,6 +107,7 @@ export class ResponseScanner {
     this.resultSet = false;
     this.affectedRows = 0;
     this.insertId = 0;
+    this.lastGtid = null;
     this.doneAtEnd = false;
     this.continuation = false;
     switch (kind) {
@@ -206,6 +211,7 @@ export class ResponseScanner {
         if (first === OK_HEADER) {
           this.resultSet = false;
           this.readOkCounts(buf, off, avail);
+          if (this.trackGtid) this.lastGtid = okTrackedVariable(buf, off, avail, 'last_gtid') ?? this.lastGtid;
           this.endOfResult(okStatusFlags(buf, off, avail));
         } else if (first === ERR_HEADER) {
           this.failed = true;

@@ -78,3 +78,42 @@ export function hasSessionTrack(capabilities: number, statusFlags: number): bool
   return (capabilities & CLIENT_SESSION_TRACK) !== 0 && (statusFlags & SERVER_SESSION_STATE_CHANGED) !== 0;
 }
 
+
+/**
+ * The value of one tracked system variable in an OK payload's session-state data (the
+ * connection has CLIENT_SESSION_TRACK), e.g. MariaDB's `last_gtid` after a commit; null when
+ * the packet carries none or is cut short. Reads bytes, allocates only the returned string.
+ */
+export function okTrackedVariable(buf: Buffer, off: number, avail: number, name: string): string | null {
+  const end = off + avail;
+  if (peekLenenc(buf, off + 1, end, scratch) < 0) return null; // affected rows
+  if (peekLenenc(buf, scratch.pos, end, scratch) < 0) return null; // last insert id
+  let pos = scratch.pos;
+  if (pos + 4 > end) return null;
+  const flags = buf[pos]! | (buf[pos + 1]! << 8);
+  pos += 4; // status flags, warnings
+  if ((flags & SERVER_SESSION_STATE_CHANGED) === 0 || pos >= end) return null;
+  const infoLen = peekLenenc(buf, pos, end, scratch);
+  if (infoLen < 0) return null;
+  pos = scratch.pos + infoLen;
+  const stateLen = peekLenenc(buf, pos, end, scratch);
+  if (stateLen < 0) return null;
+  pos = scratch.pos;
+  const stateEnd = Math.min(end, pos + stateLen);
+  while (pos < stateEnd) {
+    const type = buf[pos]!;
+    const dataLen = peekLenenc(buf, pos + 1, stateEnd, scratch);
+    if (dataLen < 0) return null;
+    const dataStart = scratch.pos;
+    const dataEnd = dataStart + dataLen;
+    if (type === 0 /* SESSION_TRACK_SYSTEM_VARIABLES */ && dataEnd <= stateEnd) {
+      const nameLen = peekLenenc(buf, dataStart, dataEnd, scratch);
+      if (nameLen >= 0 && buf.toString('latin1', scratch.pos, scratch.pos + nameLen) === name) {
+        const valueLen = peekLenenc(buf, scratch.pos + nameLen, dataEnd, scratch);
+        if (valueLen >= 0 && scratch.pos + valueLen <= dataEnd) return buf.toString('utf8', scratch.pos, scratch.pos + valueLen);
+      }
+    }
+    pos = dataEnd;
+  }
+  return null;
+}

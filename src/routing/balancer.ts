@@ -249,7 +249,7 @@ function rebase(s: RrState[], n: number, total: number): void {
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const cur = s[i].current;
-    const capped = cur;
+    const capped = cur > total ? total : cur < -total ? -total : cur;
     s[i].current = capped;
     sum += capped;
   }

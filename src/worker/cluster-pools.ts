@@ -14,7 +14,9 @@ interface ClusterEntry {
   config: ClusterConfig;
   readonly pools: Map<string, BackendPool>;
   readonly loads: Map<string, BackendLoad>;
-  balancer: Balancer;
+  /** One balancer per candidate list: round robin keeps exact shares only over a stable set. */
+  replicaBalancer: Balancer;
+  anyBalancer: Balancer;
   primary: BackendPool | null;
   /** Replicas within the lag limit (replication), or every up backend (tidb). */
   replicaLoads: BackendLoad[];
@@ -66,7 +68,7 @@ export class ClusterPools {
   primary(cluster: string): BackendPool | null {
     const c = this.clusters.get(cluster);
     if (c === undefined) return null;
-    if (c.config.type === 'tidb') return this.balanced(c, c.replicaLoads);
+    if (c.config.type === 'tidb') return this.balanced(c, c.replicaBalancer, c.replicaLoads);
     return c.primary;
   }
 
@@ -74,7 +76,7 @@ export class ClusterPools {
   read(cluster: string, includePrimary: boolean): BackendPool | null {
     const c = this.clusters.get(cluster);
     if (c === undefined) return null;
-    return this.balanced(c, includePrimary ? c.anyLoads : c.replicaLoads);
+    return includePrimary ? this.balanced(c, c.anyBalancer, c.anyLoads) : this.balanced(c, c.replicaBalancer, c.replicaLoads);
   }
 
   /** A backend by id (routing hint), when it is up. */
@@ -90,9 +92,9 @@ export class ClusterPools {
     return out;
   }
 
-  private balanced(c: ClusterEntry, loads: BackendLoad[]): BackendPool | null {
+  private balanced(c: ClusterEntry, balancer: Balancer, loads: BackendLoad[]): BackendPool | null {
     if (loads.length === 0) return null;
-    const picked = loads.length === 1 ? loads[0]! : c.balancer.pick(loads);
+    const picked = loads.length === 1 ? loads[0]! : balancer.pick(loads);
     return picked === null ? null : c.pools.get(picked.id) ?? null;
   }
 
@@ -102,9 +104,15 @@ export class ClusterPools {
       seen.add(cc.name);
       let c = this.clusters.get(cc.name);
       if (c === undefined) {
-        c = { config: cc, pools: new Map(), loads: new Map(), balancer: createBalancer(cc.balancer), primary: null, replicaLoads: [], anyLoads: [] };
+        c = {
+          config: cc, pools: new Map(), loads: new Map(), replicaBalancer: createBalancer(cc.balancer),
+          anyBalancer: createBalancer(cc.balancer), primary: null, replicaLoads: [], anyLoads: [],
+        };
         this.clusters.set(cc.name, c);
-      } else if (c.config.balancer !== cc.balancer) c.balancer = createBalancer(cc.balancer);
+      } else if (c.config.balancer !== cc.balancer) {
+        c.replicaBalancer = createBalancer(cc.balancer);
+        c.anyBalancer = createBalancer(cc.balancer);
+      }
       c.config = cc;
       const ids = new Set<string>();
       for (const b of cc.backends) {

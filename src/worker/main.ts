@@ -106,7 +106,7 @@ export function runWorker(): void {
 
   function startStats(): void {
     setInterval(() => {
-      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0 });
+      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0, pinned: server?.pinnedByReason() ?? {}, pools: server?.pools.stats() ?? {} });
     }, STATS_INTERVAL_MS).unref();
   }
 

@@ -17,6 +17,7 @@ import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';
 import type { RemoteSession, SessionHost } from './session-host.js';
 import { ClusterPools } from './cluster-pools.js';
+import { pinReasons } from '../sql/pins.js';
 
 export interface ProxyServerOptions {
   /** High bits of every connection id this worker hands out (keeps ids unique across workers). */
@@ -152,6 +153,17 @@ export class ProxyServer implements SessionHost {
   /** Register a session that moved here from another worker. */
   adoptSession(s: ClientSession): void {
     this.sessions.set(s.id, s);
+  }
+
+  /** How many sessions are pinned to their backend connection, by reason. */
+  pinnedByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const s of this.sessions.values()) {
+      const mask = s.pins;
+      if (mask === 0) continue;
+      for (const r of pinReasons(mask)) out[r] = (out[r] ?? 0) + 1;
+    }
+    return out;
   }
 
   /** Sessions currently here (for handoff sweeps and stats). */

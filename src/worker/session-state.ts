@@ -44,6 +44,15 @@ export class SessionState {
   rowCount = -1;
   /** Reads go to the primary until then (ms since epoch). */
   readYourWritesUntil = 0;
+  /** Causal reads: the GTID of the session's last write, and replicas known to have applied it. */
+  lastGtid: string | null = null;
+  readonly gtidReached = new Set<string>();
+
+  noteGtid(gtid: string): void {
+    if (gtid === this.lastGtid || !/^[0-9,-]+$/.test(gtid)) return;
+    this.lastGtid = gtid;
+    this.gtidReached.clear();
+  }
 
   assign(list: readonly SessionAssignment[]): void {
     applyAssignments(this.vars, list as SessionAssignment[]);
@@ -79,7 +88,7 @@ export class SessionState {
       schema: this.schema, vars: [...this.vars], pins: this.pins, cursorStatement: this.cursorStatement,
       statements: [...this.statements.values()].map((s) => ({ id: s.id, sql: s.sql, schema: s.schema, params: s.params, columns: s.columns, types: s.types?.toString('base64') ?? null })),
       nextStatementId: this.nextStatementId, lastInsertId: this.lastInsertId, rowCount: this.rowCount,
-      readYourWritesUntil: this.readYourWritesUntil,
+      readYourWritesUntil: this.readYourWritesUntil, lastGtid: this.lastGtid,
     };
   }
 
@@ -101,6 +110,7 @@ export class SessionState {
     this.lastInsertId = e.lastInsertId;
     this.rowCount = e.rowCount;
     this.readYourWritesUntil = e.readYourWritesUntil;
+    this.lastGtid = e.lastGtid ?? null;
   }
 }
 
@@ -114,4 +124,5 @@ export interface ExportedState {
   readonly lastInsertId: number;
   readonly rowCount: number;
   readonly readYourWritesUntil: number;
+  readonly lastGtid?: string | null;
 }

@@ -23,7 +23,7 @@ import type net from 'node:net';
 import type { ClusterConfig, Config, UserConfig } from '../config/types.js';
 import { DBM_ERR, formatMessage, type ErrorSpec } from '../errors/index.js';
 import {
-  CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_DEPRECATE_EOF, COM_CHANGE_USER, COM_DEBUG,
+  CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_CHANGE_USER, COM_DEBUG,
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
@@ -50,7 +50,7 @@ import type { SocketInput } from '../pool/socket-input.js';
 import type { SessionSnapshot } from '../ipc/messages.js';
 import type { BackendConn, ConnOwner, LoginShape } from '../pool/backend-conn.js';
 import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
-import { ExchangeError, exchange, command } from '../pool/conn-exchange.js';
+import { ExchangeError, exchange, command, queryScalar } from '../pool/conn-exchange.js';
 import { MAX_SESSION_STATEMENTS, SessionState, type SessionStatement } from './session-state.js';
 
 const enum Phase { Handshake, Connecting, Commands, Closed }
@@ -110,6 +110,10 @@ export class ClientSession implements ConnOwner, RouteSession {
   private afterStatement: SessionStatement | null = null;
   private afterCursor = false;
   private startedAtMs = 0;
+  /** After this write, read its GTID (causal reads without session tracking). */
+  private fetchGtid = false;
+  /** Causal reads are on (the cluster asks for them and its servers are MariaDB). */
+  private causal = false;
   readonly state = new SessionState();
   /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
   scramble: Buffer = Buffer.alloc(0);
@@ -225,6 +229,9 @@ export class ClientSession implements ConnOwner, RouteSession {
       mariadbCapabilities, charset, connectAttrs: this.connectAttrs,
     };
     this.scanner.setDeprecateEof((capabilities & CLIENT_DEPRECATE_EOF) !== 0);
+    const cluster = this.host.pools.cluster(user.cluster);
+    // MASTER_GTID_WAIT and last_gtid are MariaDB's; MySQL servers keep the read-your-writes window.
+    this.causal = cluster?.causalReads === true && /mariadb/i.test(this.host.directory.greeting(user.cluster)?.serverVersion ?? '');
   }
 
   // ---------------------------------------------------------------- hand-off
@@ -461,7 +468,7 @@ export class ClientSession implements ConnOwner, RouteSession {
 
   /** Whether a connection can run this session's next statement as it is. */
   private fits(conn: BackendConn): boolean {
-    return !conn.needsReset && conn.stateKey === this.state.stateKey &&
+    return !conn.needsReset && conn.stateKey === this.state.stateKey && (!this.causal || conn.gtidTracking) &&
       (this.state.schema === null || conn.schema === this.state.schema);
   }
 
@@ -494,9 +501,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     const st = this.state;
     if (conn.needsReset || (conn.stateKey !== '' && conn.stateKey !== st.stateKey)) {
       await exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, t);
-      conn.forgetStatements();
-      conn.stateKey = '';
-      conn.needsReset = false;
+      conn.afterReset();
     }
     if (st.schema !== null && conn.schema !== st.schema) {
       await exchange(conn, Buffer.concat([Buffer.from([COM_INIT_DB]), Buffer.from(st.schema, 'utf8')]), ResponseKind.Single, t);
@@ -506,6 +511,28 @@ export class ClientSession implements ConnOwner, RouteSession {
       for (const sql of st.replay()) await command(conn, sql, t);
       conn.stateKey = st.stateKey;
     }
+    if (this.causal && !conn.gtidTracking) {
+      // Have OK packets report the GTID of each commit (read by the scanner).
+      if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) {
+        await command(conn, "SET @@SESSION.session_track_system_variables = CONCAT(@@SESSION.session_track_system_variables, ',last_gtid')", t);
+      }
+      conn.gtidTracking = true;
+    }
+  }
+
+  /**
+   * Causal read: make the replica wait until it has applied the session's last write. False
+   * when it did not within the timeout (the read then goes to the primary).
+   */
+  private async replicaCaughtUp(conn: BackendConn): Promise<boolean> {
+    const st = this.state;
+    const gtid = st.lastGtid;
+    if (gtid === null || st.gtidReached.has(conn.backendId)) return true;
+    const timeoutMs = this.clusterConfig?.causalReadTimeoutMs ?? 500;
+    const r = await queryScalar(conn, `SELECT MASTER_GTID_WAIT('${gtid}', ${(timeoutMs / 1000).toFixed(3)})`, timeoutMs + this.config.limits.connectTimeoutMs);
+    if (r !== '0') return false;
+    st.gtidReached.add(conn.backendId);
+    return true;
   }
 
   /**
@@ -517,7 +544,9 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (this.lease !== null) return then(this.lease, raw);
     const routed = facts === null ? this.host.pools.primary(this.user!.cluster) : this.route(facts);
     if (routed instanceof CommandFailed) return this.fail(routed, 1);
-    if (routed !== null) {
+    const wait = this.causal && this.state.lastGtid !== null && routed !== null && !this.state.gtidReached.has(routed.id) &&
+      routed !== this.host.pools.primary(this.user!.cluster);
+    if (routed !== null && !wait) {
       const c = routed.tryAcquire(this.shape!);
       if (c !== null) {
         this.take(c, routed);
@@ -526,9 +555,14 @@ export class ClientSession implements ConnOwner, RouteSession {
     }
     const copy = shared ? Buffer.from(raw) : raw;
     this.localTask = true;
-    const ready = this.lease !== null
+    let ready = this.lease !== null
       ? this.restore(this.lease).then(() => this.lease!)
       : (routed !== null ? Promise.resolve(routed) : this.primaryPool()).then((p) => this.borrow(p));
+    if (wait) ready = ready.then(async (conn) => {
+      if (await this.replicaCaughtUp(conn)) return conn;
+      this.giveBack();
+      return this.borrow(await this.primaryPool());
+    });
     ready.then((conn) => {
       this.localTask = false;
       if (this.phase === Phase.Closed) return;
@@ -579,18 +613,21 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.giveBack();
   }
 
-  /** Unconditionally return the held connection (its state is recorded on it). */
+  /**
+   * Return the held connection. State a pin or an open transaction left on it (locks,
+   * temporary tables, user variables) is reset first, so nothing outlives the session's claim.
+   */
   private giveBack(): void {
     const conn = this.lease;
     if (conn === null) return;
     this.lease = null;
     conn.lastSession = this.id;
-    if (this.state.pins !== 0) conn.needsReset = true;
     const pool = this.leasePool;
     this.leasePool = null;
     this.leaseLoad = null;
-    if (pool !== null) pool.release(conn);
-    else conn.kill('no pool for this backend any more');
+    if (pool === null) conn.kill('no pool for this backend any more');
+    else if (this.state.pins !== 0 || this.inTransaction || conn.needsReset) pool.recycle(conn);
+    else pool.release(conn);
   }
 
   // ---------------------------------------------------------------- commands
@@ -674,6 +711,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (kind !== null) {
       this.awaiting = true;
       this.scanner.begin(kind);
+      this.scanner.trackGtid = this.causal;
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
     }
@@ -990,11 +1028,25 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags;
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
-      this.leaseLoad.observe(performance.now() - this.startedAtMs, Date.now());
+      const now = performance.now();
+      this.leaseLoad.observe(now - this.startedAtMs, now);
     }
     this.applyEffects(conn);
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
+    if (this.fetchGtid) return this.fetchLastGtid(conn);
     this.endOfCommand();
+  }
+
+  /** Causal reads for a client without session tracking: ask the server for the GTID. */
+  private fetchLastGtid(conn: BackendConn): void {
+    this.fetchGtid = false;
+    this.localTask = true;
+    queryScalar(conn, 'SELECT @@last_gtid', this.config.limits.connectTimeoutMs).then((g) => {
+      if (g) this.state.noteGtid(g);
+    }, () => undefined).then(() => {
+      this.localTask = false;
+      if (this.phase !== Phase.Closed) this.endOfCommand();
+    });
   }
 
   private endOfCommand(): void {
@@ -1028,10 +1080,13 @@ export class ClientSession implements ConnOwner, RouteSession {
           if (this.afterSchema !== null) st.schema = conn.schema = this.afterSchema;
         }
         if (sc.insertId > 0) st.lastInsertId = sc.insertId;
+        if (sc.lastGtid !== null) st.noteGtid(sc.lastGtid);
         st.rowCount = sc.failed || sc.resultSet ? -1 : sc.affectedRows;
         if (facts.kind !== 'read' && facts.kind !== 'show' && facts.kind !== 'transaction-begin-read-only' && facts.mustUsePrimary) {
           const ms = this.clusterConfig?.readYourWritesMs ?? 0;
-          if (ms > 0) st.readYourWritesUntil = Date.now() + ms;
+          // Causal reads replace the time window where the GTID can be known.
+          if (this.causal && (conn.capabilities & CLIENT_SESSION_TRACK) === 0) this.fetchGtid = true;
+          else if (!this.causal && ms > 0) st.readYourWritesUntil = Date.now() + ms;
         }
         if (this.after === After.Execute) {
           st.pins &= ~PIN_LONG_DATA;
@@ -1046,11 +1101,7 @@ export class ClientSession implements ConnOwner, RouteSession {
         if (!sc.failed) st.schema = conn.schema = this.afterSchema;
         break;
       case After.Reset:
-        if (!sc.failed) {
-          conn.forgetStatements();
-          conn.stateKey = '';
-          conn.needsReset = false;
-        }
+        if (!sc.failed) conn.afterReset();
         break;
       default:
         break;
@@ -1123,10 +1174,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     const conn = this.lease;
     if (conn !== null) {
       // An idle connection goes back (reset before reuse); one mid-command cannot be trusted.
-      if (wasIdle && !conn.dead) {
-        if (this.state.pins !== 0 || this.inTransaction || conn.stateKey !== '') conn.needsReset = true;
-        this.giveBack();
-      } else {
+      if (wasIdle && !conn.dead) this.giveBack();
+      else {
         this.lease = null;
         if (this.leasePool) this.leasePool.discard(conn);
         else conn.kill('session closed mid-command');

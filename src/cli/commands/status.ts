@@ -32,6 +32,8 @@ export function formatStatus(s: MasterStatus): string {
     '',
     ...workerTable(s.workers),
     '',
+    ...poolLines(s.workers),
+    ...pinLines(s.workers),
     ...(s.alerts.length === 0 ? ['alerts: none'] : ['alerts:', ...s.alerts.map((a) => `  ${a}`)]),
   ];
   return lines.join('\n') + '\n';
@@ -56,6 +58,33 @@ function workerTable(workers: readonly WorkerStatus[]): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/** Backend connections summed over workers: "pool main/db1: 12 open, 4 idle, 0 waiting". */
+function poolLines(workers: readonly WorkerStatus[]): string[] {
+  const sums = new Map<string, { open: number; idle: number; waiting: number }>();
+  for (const w of workers) {
+    for (const [cluster, pools] of Object.entries(w.pools ?? {})) {
+      for (const p of pools) {
+        const key = `${cluster}/${p.backend}`;
+        const t = sums.get(key) ?? { open: 0, idle: 0, waiting: 0 };
+        t.open += p.open;
+        t.idle += p.idle;
+        t.waiting += p.waiting;
+        sums.set(key, t);
+      }
+    }
+  }
+  if (sums.size === 0) return [];
+  return [...[...sums].map(([k, t]) => `pool ${k}: ${t.open} open, ${t.idle} idle, ${t.waiting} waiting`), ''];
+}
+
+/** "pinned sessions: user variable 3, temporary table 1" (why sessions keep a connection). */
+function pinLines(workers: readonly WorkerStatus[]): string[] {
+  const sums = new Map<string, number>();
+  for (const w of workers) for (const [r, n] of Object.entries(w.pinned ?? {})) sums.set(r, (sums.get(r) ?? 0) + n);
+  if (sums.size === 0) return ['pinned sessions: none', ''];
+  return [`pinned sessions: ${[...sums].map(([r, n]) => `${r} ${n}`).join(', ')}`, ''];
 }
 
 function mib(bytes: number): string {

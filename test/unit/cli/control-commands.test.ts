@@ -25,8 +25,8 @@ const STATUS: MasterStatus = {
   configVersion: 7,
   configPath: '/etc/dbmesh/dbmesh.yaml',
   workers: [
-    { id: 1, pid: 5001, version: '0.1.0', state: 'ready', connections: 12, rssBytes: 50 * MIB, startedAt: '2024-01-01T00:00:00.000Z', restarts: 0 },
-    { id: 2, pid: 5002, version: '0.2.0', state: 'spawning', connections: 0, rssBytes: 30.5 * MIB, startedAt: '2024-01-01T00:00:01.000Z', restarts: 2 },
+    { id: 1, pid: 5001, version: '0.1.0', state: 'ready', connections: 12, rssBytes: 50 * MIB, startedAt: '2024-01-01T00:00:00.000Z', restarts: 0, pinned: {}, pools: {} },
+    { id: 2, pid: 5002, version: '0.2.0', state: 'spawning', connections: 0, rssBytes: 30.5 * MIB, startedAt: '2024-01-01T00:00:01.000Z', restarts: 2, pinned: {}, pools: {} },
   ],
   alerts: ['crash loop in slot 2: 5 crashes in 60 s; backing off 8 s'],
   watchdog: { softLimitBytes: 512 * MIB, hardLimitBytes: 1024 * MIB, softReplacements: 1, hardKills: 0 },

@@ -19,7 +19,7 @@ const STATUS: MasterStatus = {
   uptimeSeconds: 3725,
   configVersion: 3,
   configPath: '/etc/dbmesh/dbmesh.yaml',
-  workers: [{ id: 1, pid: 4243, version: '0.1.0', state: 'ready', connections: 12, rssBytes: 50 * 1024 * 1024, startedAt: '2024-01-01T00:00:00.000Z', restarts: 0 }],
+  workers: [{ id: 1, pid: 4243, version: '0.1.0', state: 'ready', connections: 12, rssBytes: 50 * 1024 * 1024, startedAt: '2024-01-01T00:00:00.000Z', restarts: 0, pinned: {}, pools: {} }],
   alerts: [],
   watchdog: { softLimitBytes: 512 * 1024 * 1024, hardLimitBytes: 1024 * 1024 * 1024, softReplacements: 0, hardKills: 0 },
 };
