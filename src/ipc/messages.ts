@@ -45,7 +45,7 @@ export interface MovedConn {
 }
 
 // ---- master -> worker
-export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number }
+export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number; warm?: WarmShape[] }
 export interface DrainMsg { v: number; act: 'drain'; seq: number; timeoutMs: number }
 export interface StopMsg { v: number; act: 'stop'; seq: number; timeoutMs: number }
 export interface AdoptMsg { v: number; act: 'adopt'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
@@ -63,6 +63,22 @@ export interface StatsMsg {
   pinned?: Record<string, number>;
   /** Pool figures per cluster and backend. */
   pools?: Record<string, PoolFigures[]>;
+  warm?: WarmShape[];
+}
+
+/**
+ * Backend connections a worker holds for one login shape: a worker that takes over (upgrade,
+ * replacement) opens as many before it reports ready, so moved sessions find them warm.
+ */
+export interface WarmShape {
+  readonly cluster: string;
+  readonly backend: string;
+  readonly backendUser: string;
+  readonly capabilities: number;
+  readonly mariadbCapabilities: number;
+  readonly charset: number;
+  readonly schema: string | null;
+  readonly open: number;
 }
 
 /** One backend pool's figures, as the worker's pool reports them. */

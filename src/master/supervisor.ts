@@ -5,6 +5,7 @@
  * worker is started and ready before an old one drains, in upgrades and in the watchdog
  * alike. Never touches client bytes: moved sessions pass through as descriptors.
  */
+import type { WarmShape } from '../ipc/messages.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { logger } from '../observability/logger.js';
@@ -56,7 +57,7 @@ export class Supervisor {
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
-    const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs);
+    const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs, this.warmShare());
     if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
     else {
       this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs });
@@ -65,6 +66,24 @@ export class Supervisor {
       w.kill('SIGKILL');
     }
     return ok;
+  }
+
+  /**
+   * What a new worker should open before it serves: per login shape, the average number of
+   * backend connections the running workers hold (it is about to take a share of their load).
+   */
+  private warmShare(): WarmShape[] {
+    const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'draining');
+    if (live.length === 0) return [];
+    const sums = new Map<string, WarmShape>();
+    for (const w of live) {
+      for (const s of w.warm) {
+        const key = `${s.cluster}\0${s.backend}\0${s.backendUser}\0${s.capabilities}\0${s.mariadbCapabilities}\0${s.charset}`;
+        const prev = sums.get(key);
+        sums.set(key, prev === undefined ? s : { ...prev, open: prev.open + s.open });
+      }
+    }
+    return [...sums.values()].map((s) => ({ ...s, open: Math.ceil(s.open / live.length) }));
   }
 
   private allocatePrefix(): number {

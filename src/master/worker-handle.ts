@@ -8,13 +8,15 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
-import type { PoolFigures } from '../ipc/messages.js';
+import type { PoolFigures, WarmShape } from '../ipc/messages.js';
 
 export class WorkerHandle {
   state: WorkerState = 'spawning';
   connections = 0;
   pinned: Record<string, number> = {};
   pools: Record<string, readonly PoolFigures[]> = {};
+  /** Backend connections this worker holds per login shape (from its last report). */
+  warm: readonly WarmShape[] = [];
   /** What the worker reported when it finished draining. */
   drained: { moved: number; closed: number } | null = null;
   rssBytes = 0;
@@ -40,6 +42,7 @@ export class WorkerHandle {
       // Older workers do not send these; keep the shapes the status API promises.
       if (m.pinned !== null && typeof m.pinned === 'object') this.pinned = m.pinned as Record<string, number>;
       if (m.pools !== null && typeof m.pools === 'object') this.pools = m.pools as Record<string, PoolFigures[]>;
+      if (Array.isArray(m.warm)) this.warm = m.warm as WarmShape[];
     });
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code: number | null, signal: string | null) => {
@@ -66,9 +69,9 @@ export class WorkerHandle {
   }
 
   /** Send the config; the worker listens and then reports ready. */
-  configure(config: Config, configVersion: number, timeoutMs: number): Promise<boolean> {
+  configure(config: Config, configVersion: number, timeoutMs: number, warm: readonly WarmShape[] = []): Promise<boolean> {
     const ready = this.waitReady(timeoutMs);
-    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix }, timeoutMs)).then(
+    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm }, timeoutMs)).then(
       (ack) => { if (!ack.ok) this.setReady(false); },
       () => this.setReady(false),
     );

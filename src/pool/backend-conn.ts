@@ -7,7 +7,8 @@
 import type net from 'node:net';
 import type { SocketInput } from './socket-input.js';
 import type { BackendSession } from './backend-connect.js';
-import { COM_STMT_CLOSE } from '../protocol/constants.js';
+import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, COM_STMT_CLOSE } from '../protocol/constants.js';
+import type { UserConfig } from '../config/types.js';
 import { frame } from '../protocol/framing.js';
 
 /** Whoever holds the connection now: receives its bytes and its end. */
@@ -36,6 +37,20 @@ export interface LoginShape {
   readonly mariadbCapabilities: number;
   readonly charset: number;
   readonly connectAttrs: Buffer | null;
+}
+
+/** Capabilities that only matter at login; connections differing in them are interchangeable. */
+const LOGIN_ONLY_CAPS = CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS;
+
+/** The login shape of a client of `user` that logged in with these capabilities and charset. */
+export function loginShape(user: Pick<UserConfig, 'backendUser' | 'backendPassword'>, capabilities: number, mariadbCapabilities: number, charset: number, connectAttrs: Buffer | null): LoginShape {
+  const caps = (capabilities & ~LOGIN_ONLY_CAPS) >>> 0;
+  return {
+    key: `${user.backendUser}\0${user.backendPassword}\0${caps}\0${mariadbCapabilities}\0${charset}`,
+    user: user.backendUser, password: user.backendPassword,
+    capabilities: caps | CLIENT_CONNECT_WITH_DB | (connectAttrs !== null ? capabilities & CLIENT_CONNECT_ATTRS : 0),
+    mariadbCapabilities, charset, connectAttrs,
+  };
 }
 
 let nextConnSerial = 1;

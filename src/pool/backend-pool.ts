@@ -50,6 +50,8 @@ export class BackendPool {
   private readonly idle = new Map<string, BackendConn[]>();
   private readonly shapes = new Map<string, { shape: LoginShape; schema: string | null }>();
   private readonly waiters: Waiter[] = [];
+  /** Open connections per login shape (what a successor worker should warm up). */
+  private readonly openByShape = new Map<string, number>();
   /** Open connections plus those being opened. */
   private open = 0;
   private idleCount = 0;
@@ -143,14 +145,26 @@ export class BackendPool {
   /** A connection that arrived with a session moved from another worker now counts here. */
   adopt(conn: BackendConn): void {
     this.open++;
+    this.counted(conn);
+  }
+
+  private counted(conn: BackendConn): void {
     conn.onGone = () => this.gone(conn);
+    this.openByShape.set(conn.shape.key, (this.openByShape.get(conn.shape.key) ?? 0) + 1);
+  }
+
+  private uncounted(conn: BackendConn): void {
+    conn.onGone = null;
+    this.open--;
+    const n = (this.openByShape.get(conn.shape.key) ?? 1) - 1;
+    if (n > 0) this.openByShape.set(conn.shape.key, n);
+    else this.openByShape.delete(conn.shape.key);
   }
 
   /** The connection leaves this worker with its session (hand-off): no longer counted here. */
   forget(conn: BackendConn): void {
     if (conn.onGone === null) return;
-    conn.onGone = null;
-    this.open--;
+    this.uncounted(conn);
     this.serveWaiters();
   }
 
@@ -180,6 +194,28 @@ export class BackendPool {
       }
     }
     this.warm();
+  }
+
+  /** Shapes in use here with their open connection counts and first schema. */
+  shapesInUse(): { shape: LoginShape; schema: string | null; open: number }[] {
+    const out: { shape: LoginShape; schema: string | null; open: number }[] = [];
+    for (const [key, open] of this.openByShape) {
+      const seen = this.shapes.get(key);
+      if (seen !== undefined && open > 0) out.push({ shape: seen.shape, schema: seen.schema, open });
+    }
+    return out;
+  }
+
+  /** Open connections of `shape` until `count` are open (a new worker taking over a load). */
+  async warmTo(shape: LoginShape, schema: string | null, count: number): Promise<void> {
+    if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
+    const opens: Promise<void>[] = [];
+    for (let n = this.openByShape.get(shape.key) ?? 0; n < count && this.hasRoom() && !this.closed; n++) {
+      opens.push(this.openConn(shape, schema).then((c) => this.release(c), (err: Error) => {
+        this.onWarning('pool warm-up failed', { backend: this.id, error: err.message });
+      }));
+    }
+    await Promise.all(opens);
   }
 
   /** Open connections until each shape seen (or given) has `minIdle` idle ones. */
@@ -250,7 +286,7 @@ export class BackendPool {
     }
     this.opened++;
     const conn = BackendConn.fromSession(s, this.id, shape, schema);
-    conn.onGone = () => this.gone(conn);
+    this.counted(conn);
     if ((s.capabilities & SHAPE_CAPS) !== (shape.capabilities & SHAPE_CAPS) || s.mariadbCapabilities !== shape.mariadbCapabilities) {
       this.retire(conn);
       throw new ShapeMismatch(`backend ${this.id} does not support the client's protocol capabilities`);
@@ -263,8 +299,7 @@ export class BackendPool {
   }
 
   private gone(conn: BackendConn): void {
-    conn.onGone = null;
-    this.open--;
+    this.uncounted(conn);
     const stack = this.idle.get(conn.shape.key);
     const i = stack?.indexOf(conn) ?? -1;
     if (i >= 0) {
@@ -277,8 +312,7 @@ export class BackendPool {
   /** Close a connection politely and free its slot. */
   private retire(conn: BackendConn): void {
     if (conn.onGone === null) return; // already counted out
-    conn.onGone = null;
-    this.open--;
+    this.uncounted(conn);
     conn.owner = null;
     conn.dead = true;
     if (conn.socket.writable) conn.socket.end(frame(Buffer.from([COM_QUIT]), 0).bytes);

@@ -9,6 +9,8 @@ import { BackendPool, type PoolStats } from '../pool/backend-pool.js';
 import { BackendLoad, createBalancer, type Balancer } from '../routing/balancer.js';
 import type { BackendDirectory } from './backends.js';
 import type { Logger } from '../observability/logger.js';
+import type { WarmShape } from '../ipc/messages.js';
+import { loginShape } from '../pool/backend-conn.js';
 
 interface ClusterEntry {
   config: ClusterConfig;
@@ -84,6 +86,32 @@ export class ClusterPools {
     const c = this.clusters.get(cluster);
     if (c === undefined || this.directory.backend(cluster, backendId) === null) return null;
     return c.pools.get(backendId) ?? null;
+  }
+
+  /** The login shapes in use, per backend, with their connection counts (for a successor). */
+  warmList(): WarmShape[] {
+    const out: WarmShape[] = [];
+    for (const [cluster, c] of this.clusters) {
+      for (const p of c.pools.values()) {
+        for (const u of p.shapesInUse()) {
+          out.push({
+            cluster, backend: p.id, backendUser: u.shape.user, capabilities: u.shape.capabilities,
+            mariadbCapabilities: u.shape.mariadbCapabilities, charset: u.shape.charset, schema: u.schema, open: u.open,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Open the connections a predecessor reported, before taking its sessions. */
+  async warm(list: readonly WarmShape[]): Promise<void> {
+    await Promise.all(list.map((w) => {
+      const pool = this.pool(w.cluster, w.backend);
+      const user = this.config.users.find((u) => u.backendUser === w.backendUser && u.cluster === w.cluster);
+      if (pool === null || user === undefined) return Promise.resolve();
+      return pool.warmTo(loginShape(user, w.capabilities, w.mariadbCapabilities, w.charset, null), w.schema, w.open);
+    }));
   }
 
   stats(): Record<string, PoolStats[]> {

@@ -16,6 +16,8 @@ import { drainWorker } from './drain.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const STATS_INTERVAL_MS = 1000;
+/** How long a new worker may spend opening backend connections before it reports ready. */
+const WARM_UP_LIMIT_MS = 3000;
 
 export function runWorker(): void {
   createRootLogger();
@@ -48,6 +50,8 @@ export function runWorker(): void {
         server.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
         receiver = new SessionReceiver(server, channel, log);
         await server.prepare();
+        // Take over warm: open the connections the workers already running hold (bounded wait).
+        await Promise.race([server.pools.warm(msg.warm ?? []), new Promise((r) => setTimeout(r, WARM_UP_LIMIT_MS).unref())]);
         await server.listen(msg.config.listen.host, msg.config.listen.port);
         channel.ack(msg.seq, true);
         channel.post('ready', { version: VERSION, pid: process.pid });
@@ -106,7 +110,7 @@ export function runWorker(): void {
 
   function startStats(): void {
     setInterval(() => {
-      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0, pinned: server?.pinnedByReason() ?? {}, pools: server?.pools.stats() ?? {} });
+      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0, pinned: server?.pinnedByReason() ?? {}, pools: server?.pools.stats() ?? {}, warm: server?.pools.warmList() ?? [] });
     }, STATS_INTERVAL_MS).unref();
   }
 

@@ -23,7 +23,7 @@ import type net from 'node:net';
 import type { ClusterConfig, Config, UserConfig } from '../config/types.js';
 import { DBM_ERR, formatMessage, type ErrorSpec } from '../errors/index.js';
 import {
-  CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_CHANGE_USER, COM_DEBUG,
+  CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_CHANGE_USER, COM_DEBUG,
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
@@ -48,7 +48,7 @@ import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
 import type { SocketInput } from '../pool/socket-input.js';
 import type { SessionSnapshot } from '../ipc/messages.js';
-import type { BackendConn, ConnOwner, LoginShape } from '../pool/backend-conn.js';
+import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '../pool/backend-conn.js';
 import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
 import { ExchangeError, exchange, command, queryScalar } from '../pool/conn-exchange.js';
 import { MAX_SESSION_STATEMENTS, SessionState, type SessionStatement } from './session-state.js';
@@ -66,8 +66,6 @@ const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
 const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
 /** COM_STMT_EXECUTE flag: open a read-only cursor. */
 const CURSOR_TYPE_READ_ONLY = 1;
-/** Capabilities that do not change how the server behaves once logged in. */
-const LOGIN_ONLY_CAPS = CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS;
 const SESSION_FN_RE = /last_insert_id|row_count/i;
 
 /** Thrown to the client as an ERR packet (the router or pool could not serve the command). */
@@ -222,12 +220,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.capabilities = capabilities;
     this.mariadbCapabilities = mariadbCapabilities;
     this.charset = charset;
-    const caps = (capabilities & ~LOGIN_ONLY_CAPS) >>> 0;
-    this.shape = {
-      key: `${user.backendUser}\0${user.backendPassword}\0${caps}\0${mariadbCapabilities}\0${charset}`,
-      user: user.backendUser, password: user.backendPassword, capabilities: caps | CLIENT_CONNECT_WITH_DB | (capabilities & CLIENT_CONNECT_ATTRS),
-      mariadbCapabilities, charset, connectAttrs: this.connectAttrs,
-    };
+    this.shape = loginShape(user, capabilities, mariadbCapabilities, charset, this.connectAttrs);
     this.scanner.setDeprecateEof((capabilities & CLIENT_DEPRECATE_EOF) !== 0);
     const cluster = this.host.pools.cluster(user.cluster);
     // MASTER_GTID_WAIT and last_gtid are MariaDB's; MySQL servers keep the read-your-writes window.
