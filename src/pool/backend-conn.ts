@@ -69,8 +69,13 @@ export class BackendConn {
   readonly serial = nextConnSerial++;
   readonly createdAt = Date.now();
   lastUsedAt = Date.now();
-  /** The session that used it last (LAST_INSERT_ID()/ROW_COUNT() are still its own). */
+  /** The session that used it last. */
   lastSession = 0;
+  /**
+   * Commands sent on it so far: a session whose previous statement ran here knows the
+   * connection's LAST_INSERT_ID()/ROW_COUNT() are still its own when nothing ran since.
+   */
+  commands = 0;
   dead = false;
   /** Prepared statements, least recently used first (Map order; re-inserted on use). */
   private readonly statements = new Map<string, CachedStatement>();

@@ -51,7 +51,7 @@ import type { SessionSnapshot } from '../ipc/messages.js';
 import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '../pool/backend-conn.js';
 import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
 import { ExchangeError, exchange, command, queryScalar } from '../pool/conn-exchange.js';
-import { MAX_SESSION_STATEMENTS, SessionState, type SessionStatement } from './session-state.js';
+import { MAX_SESSION_STATEMENTS, SessionState, statementKey, type SessionStatement } from './session-state.js';
 
 const enum Phase { Handshake, Connecting, Commands, Closed }
 
@@ -108,6 +108,9 @@ export class ClientSession implements ConnOwner, RouteSession {
   private afterStatement: SessionStatement | null = null;
   private afterCursor = false;
   private startedAtMs = 0;
+  /** The connection that ran this session's previous statement, and its command count then. */
+  private lastConn: BackendConn | null = null;
+  private lastConnCommands = 0;
   /** After this write, read its GTID (causal reads without session tracking). */
   private fetchGtid = false;
   /** Causal reads are on (the cluster asks for them and its servers are MariaDB). */
@@ -318,13 +321,13 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (cmd === COM_QUERY) {
       if (mayBeKill(chunk, 4)) return false;
       this.lastCommandSeq = 0;
-      this.query(chunk, 4, true);
+      this.query(chunk, 4);
       this.afterSend(chunk);
       return true;
     }
     if (cmd === COM_STMT_EXECUTE) {
       this.lastCommandSeq = 0;
-      this.execute(chunk, 4, true);
+      this.execute(chunk, 4);
       this.afterSend(chunk);
       return true;
     }
@@ -531,9 +534,9 @@ export class ClientSession implements ConnOwner, RouteSession {
   /**
    * Run `then` with a connection for the command: the one held, an idle one in the right
    * state at once, or (asynchronously) one borrowed and prepared. `raw` is the client packet;
-   * when it points into the shared read buffer (`shared`) it is copied before any wait.
+   * it may point into the reused read buffer, so it is copied before any wait.
    */
-  private withConn(facts: StatementFacts | null, raw: Buffer, shared: boolean, then: (conn: BackendConn, raw: Buffer) => void): void {
+  private withConn(facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
     if (this.lease !== null) return then(this.lease, raw);
     const routed = facts === null ? this.host.pools.primary(this.user!.cluster) : this.route(facts);
     if (routed instanceof CommandFailed) return this.fail(routed, 1);
@@ -546,7 +549,7 @@ export class ClientSession implements ConnOwner, RouteSession {
         if (this.fits(c)) return then(c, raw);
       }
     }
-    const copy = shared ? Buffer.from(raw) : raw;
+    const copy = Buffer.from(raw);
     this.localTask = true;
     let ready = this.lease !== null
       ? this.restore(this.lease).then(() => this.lease!)
@@ -639,8 +642,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     switch (cmd) {
       case COM_QUERY:
         if (mayBeKill(p.payload) && handleKillQuery(this, this.host, p.payload)) return;
-        return this.query(p.raw, 4, false);
-      case COM_STMT_EXECUTE: return this.execute(p.raw, 4, false);
+        return this.query(p.raw, 4);
+      case COM_STMT_EXECUTE: return this.execute(p.raw, 4);
       case COM_STMT_PREPARE: return this.prepare(p);
       case COM_STMT_FETCH: return this.onStatementCommand(p, ResponseKind.Fetch);
       case COM_STMT_SEND_LONG_DATA: return this.onStatementCommand(p, null);
@@ -649,13 +652,13 @@ export class ClientSession implements ConnOwner, RouteSession {
       case COM_INIT_DB:
         this.after = After.InitDb;
         this.afterSchema = p.payload.toString('utf8', 1);
-        return this.withConn(null, p.raw, false, (_c, raw) => this.send(raw, ResponseKind.Single));
+        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
       case COM_SET_OPTION:
         this.state.pins |= PIN_SET_OPTION;
-        return this.withConn(null, p.raw, false, (_c, raw) => this.send(raw, ResponseKind.Single));
-      case COM_FIELD_LIST: return this.withConn(null, p.raw, false, (_c, raw) => this.send(raw, ResponseKind.FieldList));
+        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
+      case COM_FIELD_LIST: return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.FieldList));
       case COM_PING: case COM_STATISTICS: case COM_REFRESH: case COM_DEBUG:
-        return this.withConn(null, p.raw, false, (_c, raw) => this.send(raw, ResponseKind.Single));
+        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
       case COM_RESET_CONNECTION: return this.resetConnection(p);
       case COM_PROCESS_KILL:
         return killById(this, this.host, p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0, 'connection', '');
@@ -668,17 +671,17 @@ export class ClientSession implements ConnOwner, RouteSession {
   }
 
   /** COM_QUERY: classify, route, run. `raw` is the whole packet; the payload starts at `at`. */
-  private query(raw: Buffer, at: number, shared: boolean): void {
+  private query(raw: Buffer, at: number): void {
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
     this.after = After.Statement;
     this.afterFacts = facts;
     this.afterAssign = facts.kind === 'session-set' && facts.pins === 0 ? sessionAssignments(sql) : null;
     this.afterSchema = facts.kind === 'use' ? useTarget(sql) : null;
-    this.withConn(facts, raw, shared, (conn, packet) => {
+    this.withConn(facts, raw, (conn, packet) => {
       if (this.readOnlyStart(facts, conn)) this.readOnlyTransaction = true;
       // LAST_INSERT_ID() / ROW_COUNT() belong to the connection: on another one, use ours.
-      if (conn.lastSession !== this.id && SESSION_FN_RE.test(sql)) {
+      if (!this.ranLastOn(conn) && SESSION_FN_RE.test(sql)) {
         const rewritten = rewriteSessionFunctions(sql, this.state.lastInsertId, this.state.rowCount);
         if (rewritten !== null) {
           const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(rewritten, 'utf8')]);
@@ -687,6 +690,11 @@ export class ClientSession implements ConnOwner, RouteSession {
       }
       this.send(packet, ResponseKind.Result);
     });
+  }
+
+  /** The connection ran this session's previous statement and nothing else since. */
+  private ranLastOn(conn: BackendConn): boolean {
+    return conn === this.lastConn && conn.commands === this.lastConnCommands;
   }
 
   private readOnlyStart(facts: StatementFacts, conn: BackendConn): boolean {
@@ -708,6 +716,7 @@ export class ClientSession implements ConnOwner, RouteSession {
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
     }
+    conn.commands++;
     if (!conn.socket.write(raw)) {
       this.backendDrainWait = true;
       this.updateClientFlow();
@@ -723,12 +732,13 @@ export class ClientSession implements ConnOwner, RouteSession {
       return;
     }
     const facts = classify(sql);
-    this.withConn(facts, p.raw, false, (conn, raw) => {
+    this.withConn(facts, p.raw, (conn, raw) => {
       this.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
       this.collectSql = sql;
       this.collectFacts = facts;
       this.awaiting = true;
       this.scanner.reset();
+      conn.commands++;
       conn.socket.write(raw);
     });
   }
@@ -751,16 +761,16 @@ export class ClientSession implements ConnOwner, RouteSession {
   }
 
   /** Prepare a session statement on a connection that does not have it yet (answer swallowed). */
-  private async prepareOn(conn: BackendConn, st: SessionStatement): Promise<void> {
-    const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(st.sql, 'utf8')]);
+  private async prepareOn(conn: BackendConn, st: SessionStatement, v: { key: string; sql: string } = st): Promise<void> {
+    const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(v.sql, 'utf8')]);
     const r = await exchange(conn, payload, ResponseKind.Prepare, this.config.limits.connectTimeoutMs);
     const h = decodePrepareOk(r.packets[0]!.payload);
     if (h.params !== st.params || h.columns !== st.columns) {
       // The table changed shape since the client prepared: the client must prepare again.
-      conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
+      conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
       throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
     }
-    conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
+    conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
   }
 
   private statementOf(raw: Buffer, at: number, command: string): SessionStatement | null {
@@ -770,8 +780,12 @@ export class ClientSession implements ConnOwner, RouteSession {
     return st ?? null;
   }
 
-  /** COM_STMT_EXECUTE: map the id to the connection's own, binding types it has not seen. */
-  private execute(raw: Buffer, at: number, shared: boolean): void {
+  /**
+   * COM_STMT_EXECUTE: map the id to the connection's own, binding types it has not seen. A
+   * statement reading LAST_INSERT_ID()/ROW_COUNT() on a connection the session did not use
+   * last runs as a variant prepared with the session's values in the text.
+   */
+  private execute(raw: Buffer, at: number): void {
     const st = this.statementOf(raw, at, 'mysqld_stmt_execute');
     if (st === null) return;
     this.after = After.Execute;
@@ -780,13 +794,15 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.afterAssign = null;
     this.afterSchema = null;
     this.afterCursor = raw.length > at + 5 && (raw[at + 5]! & CURSOR_TYPE_READ_ONLY) !== 0;
-    this.withConn(st.facts, raw, shared, (conn, packet) => {
-      if (conn.statement(st.key) !== undefined) return this.sendExecute(conn, st, packet, at);
+    this.withConn(st.facts, raw, (conn, packet) => {
+      const v = this.variantFor(conn, st);
+      if (conn.statement(v.key) !== undefined) return this.sendExecute(conn, st, v.key, packet, at);
+      const kept = Buffer.from(packet); // the read buffer is reused while the prepare runs
       this.localTask = true;
-      this.prepareOn(conn, st).then(() => {
+      this.prepareOn(conn, st, v).then(() => {
         this.localTask = false;
         if (this.phase === Phase.Closed) return;
-        this.sendExecute(conn, st, packet === raw && shared ? Buffer.from(packet) : packet, at);
+        this.sendExecute(conn, st, v.key, kept, at);
       }, (err: unknown) => {
         this.localTask = false;
         if (this.phase === Phase.Closed) return;
@@ -796,8 +812,15 @@ export class ClientSession implements ConnOwner, RouteSession {
     });
   }
 
-  private sendExecute(conn: BackendConn, st: SessionStatement, raw: Buffer, at: number): void {
-    const cached = conn.statement(st.key)!;
+  /** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT(). */
+  private variantFor(conn: BackendConn, st: SessionStatement): { key: string; sql: string } {
+    if (this.ranLastOn(conn) || !SESSION_FN_RE.test(st.sql)) return st;
+    const sql = rewriteSessionFunctions(st.sql, this.state.lastInsertId, this.state.rowCount);
+    return sql === null ? st : { key: statementKey(st.schema, sql), sql };
+  }
+
+  private sendExecute(conn: BackendConn, st: SessionStatement, key: string, raw: Buffer, at: number): void {
+    const cached = conn.statement(key)!;
     const payload = raw.subarray(at);
     if (st.params > 0) {
       const layout = parseExecute(payload, st.params);
@@ -854,17 +877,19 @@ export class ClientSession implements ConnOwner, RouteSession {
     }
     // SEND_LONG_DATA: the data stays on this connection until the execute.
     this.state.pins |= PIN_LONG_DATA;
-    this.withConn(st.facts, p.raw, false, (conn, raw) => {
+    this.withConn(st.facts, p.raw, (conn, raw) => {
       const cached = conn.statement(st.key);
       if (cached !== undefined) {
         setStatementId(raw, 5, cached.serverId);
         return this.send(raw, null);
       }
+      const kept = Buffer.from(raw); // the read buffer is reused while the prepare runs
       this.localTask = true;
       this.prepareOn(conn, st).then(() => {
         this.localTask = false;
-        setStatementId(raw, 5, conn.statement(st.key)!.serverId);
-        this.send(raw, null);
+        if (this.phase === Phase.Closed) return;
+        setStatementId(kept, 5, conn.statement(st.key)!.serverId);
+        this.send(kept, null);
         this.continueAfterLocal();
       }, () => {
         this.localTask = false;
@@ -1056,6 +1081,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     const st = this.state;
     const sc = this.scanner;
     conn.lastSession = this.id;
+    this.lastConn = conn;
+    this.lastConnCommands = conn.commands;
     if (!this.inTransaction) this.readOnlyTransaction = false;
     switch (this.after) {
       case After.Statement:
