@@ -7,6 +7,7 @@
  * Exit codes: 0 ok, 1 unexpected failure or usage error, 2 invalid or unreadable config.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { Command } from 'commander';
 import { configCommand } from './commands/config-validate.js';
 import { reloadCommand } from './commands/reload.js';
@@ -17,6 +18,15 @@ import { stopCommand } from './commands/stop.js';
 import { upgradeCommand } from './commands/upgrade.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // Control commands (status, upgrade, ...) run beside live traffic on the same machine: they
+  // yield the CPU to it. `start` is dbmesh itself and keeps its priority.
+  if (argv[2] !== 'start') {
+    try {
+      os.setPriority(Math.min(19, os.getPriority() + 10));
+    } catch {
+      // not allowed here: no matter
+    }
+  }
   const program = new Command()
     .name('dbmesh')
     .description('MySQL-protocol access proxy for MySQL, MariaDB and TiDB')

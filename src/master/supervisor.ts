@@ -6,6 +6,7 @@
  * alike. Never touches client bytes: moved sessions pass through as descriptors.
  */
 import type { WarmShape } from '../ipc/messages.js';
+import { lowerWhileBooting } from './boot-priority.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { logger } from '../observability/logger.js';
@@ -57,7 +58,9 @@ export class Supervisor {
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
+    const restorePriority = lowerWhileBooting(w.pid);
     const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs, this.warmShare());
+    restorePriority();
     if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
     else {
       this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs });

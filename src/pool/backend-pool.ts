@@ -18,6 +18,9 @@ import { exchange } from './conn-exchange.js';
 /** Capabilities that change the shape of responses: the server must grant all the client asked. */
 const SHAPE_CAPS = CLIENT_DEPRECATE_EOF | CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS;
 
+/** Connections a warm-up opens at once. */
+const WARM_UP_LANES = 2;
+
 /** The backend is at its limit and no connection came free in time. */
 export class PoolExhausted extends Error {
   constructor(readonly backendId: string, readonly limit: number, readonly waitedMs: number) {
@@ -206,16 +209,23 @@ export class BackendPool {
     return out;
   }
 
-  /** Open connections of `shape` until `count` are open (a new worker taking over a load). */
+  /**
+   * Open connections of `shape` until `count` are open (a new worker taking over a load).
+   * A few at a time: a burst of logins costs the server CPU that live traffic is using.
+   */
   async warmTo(shape: LoginShape, schema: string | null, count: number): Promise<void> {
     if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
-    const opens: Promise<void>[] = [];
-    for (let n = this.openByShape.get(shape.key) ?? 0; n < count && this.hasRoom() && !this.closed; n++) {
-      opens.push(this.openConn(shape, schema).then((c) => this.release(c), (err: Error) => {
-        this.onWarning('pool warm-up failed', { backend: this.id, error: err.message });
-      }));
-    }
-    await Promise.all(opens);
+    const lane = async (): Promise<void> => {
+      while ((this.openByShape.get(shape.key) ?? 0) < count && this.hasRoom() && !this.closed) {
+        try {
+          this.release(await this.openConn(shape, schema));
+        } catch (err) {
+          this.onWarning('pool warm-up failed', { backend: this.id, error: (err as Error).message });
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: WARM_UP_LANES }, lane));
   }
 
   /** Open connections until each shape seen (or given) has `minIdle` idle ones. */

@@ -202,6 +202,11 @@ export class ClientSession implements ConnOwner, RouteSession {
     return this.lease?.backendId ?? '';
   }
 
+  /** The session holds a backend connection between commands (transaction or pins). */
+  get holdsBackend(): boolean {
+    return this.lease !== null;
+  }
+
   get pins(): number {
     return this.state.pins;
   }

@@ -7,6 +7,7 @@
  * scripts/upgrade-soak (the full run).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { DBMESH_BIN } from './dbmesh.js';
@@ -53,6 +54,28 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
+/**
+ * Upgrade or reload through the admin API from this process. Not through the CLI: spawning a
+ * process from the process that measures latency stalls its event loop for milliseconds and
+ * shows up as upgrade latency that dbmesh did not cause. (The CLI has its own tests.)
+ */
+async function adminPost(configPath: string, route: string, body: unknown): Promise<{ ok: boolean; text: string; moved: number }> {
+  const cfg = JSON.parse(readFileSync(configPath, 'utf8')) as { admin: { host?: string; port: number; token: string } };
+  try {
+    const res = await fetch(`http://${cfg.admin.host ?? '127.0.0.1'}:${cfg.admin.port}${route}`, {
+      method: 'POST', headers: { authorization: `Bearer ${cfg.admin.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status !== 200) return { ok: false, text, moved: 0 };
+    // Upgrades stream NDJSON progress ending with { result }; reload answers one JSON object.
+    const last = JSON.parse(text.trim().split('\n').pop() ?? '{}') as { result?: { ok: boolean; sessionsMoved: number }; ok?: boolean };
+    const ok = last.result ? last.result.ok : last.ok !== false;
+    return { ok, text: text.trim().replace(/\n/g, ' | '), moved: last.result?.sessionsMoved ?? 0 };
+  } catch (err) {
+    return { ok: false, text: (err as Error).message, moved: 0 };
+  }
+}
+
 /** A statement that never answers is a failure, not a hang. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -93,6 +116,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const steady: number[] = [];
   const during: number[] = [];
   let stopping = false;
+  let upgradeStartedAt = 0;
+  const trace = Number(process.env.DBMESH_SOAK_TRACE ?? 0);
 
   const worker = async (w: number): Promise<void> => {
     let conn: PoolConnection;
@@ -135,7 +160,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         report.statements++;
         const ms = performance.now() - t0;
         if (phase === 'steady') steady.push(ms);
-        else if (phase === 'upgrade') during.push(ms);
+        else if (phase === 'upgrade') {
+          during.push(ms);
+          // DBMESH_SOAK_TRACE=<ms>: print slow statements during upgrades, by time into the upgrade.
+          if (trace > 0 && ms > trace) log(`slow ${ms.toFixed(1)} ms at +${(t0 - upgradeStartedAt).toFixed(0)} ms (case ${i % 4})`);
+        }
       } catch (err) {
         report.failedStatements++;
         if (report.failures.length < 20) report.failures.push(`${(err as Error).message}`);
@@ -158,17 +187,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (k < o.upgrades) {
       const to = o.versions[(k + 1) % 2]!;
       phase = 'upgrade';
-      const r = await cli(['upgrade', '--version', to, '--config', o.configPath]);
+      upgradeStartedAt = performance.now();
+      const r = await adminPost(o.configPath, '/api/upgrade', { version: to });
       phase = 'other';
-      if (r.code === 0) report.upgradesOk++;
-      const m = /: (\d+) sessions? moved, \d+ closed/.exec(r.stdout);
-      if (m) report.sessionsMoved += Number(m[1]);
-      log(`upgrade ${k + 1}/${o.upgrades} -> ${to}: ${r.code === 0 ? 'ok' : 'FAILED'} ${r.stdout.trim().split('\n').pop() ?? ''} ${r.stderr.trim()}`);
+      if (r.ok) report.upgradesOk++;
+      report.sessionsMoved += r.moved;
+      log(`upgrade ${k + 1}/${o.upgrades} -> ${to}: ${r.ok ? 'ok' : 'FAILED'}: ${r.moved} sessions moved in ${(performance.now() - upgradeStartedAt).toFixed(0)} ms${r.ok && trace === 0 ? '' : ` (${r.text})`}`);
     }
     if (k < o.reloads) {
-      const r = await cli(['reload', '--config', o.configPath]);
-      if (r.code === 0) report.reloadsOk++;
-      log(`reload ${k + 1}/${o.reloads}: ${r.code === 0 ? 'ok' : 'FAILED ' + r.stderr.trim()}`);
+      const r = await adminPost(o.configPath, '/api/reload', {});
+      if (r.ok) report.reloadsOk++;
+      log(`reload ${k + 1}/${o.reloads}: ${r.ok ? 'ok' : 'FAILED ' + r.text}`);
     }
   }
   stopping = true;
