@@ -18,6 +18,14 @@
  * Backpressure: when the client socket cannot take more, the backend socket is paused until
  * 'drain', and vice versa. Memory per session is bounded by one physical packet plus socket
  * high-water marks, whatever the result size.
+ *
+ * This file is the protocol state machine (client input, handshake, command dispatch, relay of
+ * responses, close); it is long because those phases share one set of fields. The session's
+ * other jobs live beside it and take the session as their first argument:
+ *   session-lease.ts       routing, borrowing and restoring a backend connection, giving it back
+ *   session-statements.ts  prepared statements (COM_STMT_*)
+ *   session-handoff.ts     snapshot and adoption when a session moves to another worker
+ *   session-state.ts       what the session remembers (schema, variables, statements, pins)
  */
 import type net from 'node:net';
 import type { ClusterConfig, Config, UserConfig } from '../config/types.js';
@@ -32,13 +40,13 @@ import {
 import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
 import { encodeErr, encodeOk } from '../protocol/responses.js';
-import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes } from '../protocol/prepared.js';
+import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
 import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SET_OPTION } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
-import { decideRoute, type RouteSession } from '../routing/read-write.js';
+import type { RouteSession } from '../routing/read-write.js';
 import type { BackendLoad } from '../routing/balancer.js';
 import { ClientAuth, type AuthOutcome } from './client-auth.js';
 import { CloseReason } from '../observability/close-reasons.js';
@@ -49,72 +57,67 @@ import type { SessionHost } from './session-host.js';
 import type { SocketInput } from '../pool/socket-input.js';
 import type { SessionSnapshot } from '../ipc/messages.js';
 import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '../pool/backend-conn.js';
-import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
-import { ExchangeError, exchange, command, queryScalar } from '../pool/conn-exchange.js';
-import { MAX_SESSION_STATEMENTS, SessionState, statementKey, type SessionStatement } from './session-state.js';
+import type { BackendPool } from '../pool/backend-pool.js';
+import { ExchangeError, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { SessionState, type SessionStatement } from './session-state.js';
+import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } from './session-lease.js';
+import { SESSION_FN_RE, closeStatement, execute, finishPrepare, onStatementCommand, prepare } from './session-statements.js';
+import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
 
-const enum Phase { Handshake, Connecting, Commands, Closed }
+export const enum Phase { Handshake, Connecting, Commands, Closed }
 
 /** What the command in flight changes once its response is in. */
-const enum After { Nothing, Statement, Execute, InitDb, Fetch, Reset }
+export const enum After { Nothing, Statement, Execute, InitDb, Fetch, Reset }
 
 /** Pipelined client bytes held while a response is in flight before the socket is paused. */
 const HOLD_LIMIT = 1 << 20;
 /** Largest packet accepted before authentication. */
 const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
-/** A prepare response (parameter and column definitions) larger than this is refused. */
-const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
-/** COM_STMT_EXECUTE flag: open a read-only cursor. */
-const CURSOR_TYPE_READ_ONLY = 1;
-const SESSION_FN_RE = /last_insert_id|row_count/i;
-
-/** Thrown to the client as an ERR packet (the router or pool could not serve the command). */
-class CommandFailed extends Error {
-  constructor(readonly spec: ErrorSpec | null, readonly args: (string | number)[], readonly payload: Buffer | null = null) {
-    super(spec ? formatMessage(spec, args) : 'server error');
-  }
-}
 
 export class ClientSession implements ConnOwner, RouteSession {
-  private phase = Phase.Handshake;
-  private readonly inbound = new PacketAssembler();
   private auth: ClientAuth | null;
   private handshakeTimer: NodeJS.Timeout | null;
-  /** The backend connection this session holds now (for a statement, a transaction, or pinned). */
-  private lease: BackendConn | null = null;
-  private leasePool: BackendPool | null = null;
-  private leaseLoad: BackendLoad | null = null;
-  private scanner: ResponseScanner;
-  private awaiting = false;
-  /** dbmesh is answering a command itself, or preparing a connection for it. */
-  private localTask = false;
   private bigCommand = false;
   private bigCommandBytes = 0;
   private lastCommandSeq = 0;
   private clientPaused = false;
   private backendDrainWait = false;
   private closeAfterResponse: CloseReason | null = null;
-  /** Set while dbmesh itself converses with the client (auth switch during change user). */
-  private packetWaiter: ((p: Packet) => void) | null = null;
-  /** A client COM_STMT_PREPARE in flight: its response is collected, renumbered, then sent. */
-  private collector: PrepareResponseCollector | null = null;
-  private collectSql = '';
-  private collectFacts: StatementFacts | null = null;
-  // What the command in flight changes afterwards.
-  private after = After.Nothing;
-  private afterFacts: StatementFacts | null = null;
-  private afterAssign: SessionAssignment[] | null = null;
-  private afterSchema: string | null = null;
-  private afterStatement: SessionStatement | null = null;
-  private afterCursor = false;
   private startedAtMs = 0;
   /** The connection that ran this session's previous statement, and its command count then. */
   private lastConn: BackendConn | null = null;
   private lastConnCommands = 0;
   /** After this write, read its GTID (causal reads without session tracking). */
   private fetchGtid = false;
+
+  // Internal: shared with the session's own modules (session-lease.ts, session-statements.ts,
+  // session-handoff.ts), which take the session as their first argument. Not for other callers.
+  phase = Phase.Handshake;
+  readonly inbound = new PacketAssembler();
+  /** The backend connection this session holds now (for a statement, a transaction, or pinned). */
+  lease: BackendConn | null = null;
+  leasePool: BackendPool | null = null;
+  leaseLoad: BackendLoad | null = null;
+  readonly scanner: ResponseScanner;
+  awaiting = false;
+  /** dbmesh is answering a command itself, or preparing a connection for it. */
+  localTask = false;
+  /** Set while dbmesh itself converses with the client (auth switch during change user). */
+  packetWaiter: ((p: Packet) => void) | null = null;
+  /** A client COM_STMT_PREPARE in flight: its response is collected, renumbered, then sent. */
+  collector: PrepareResponseCollector | null = null;
+  collectSql = '';
+  collectFacts: StatementFacts | null = null;
+  // What the command in flight changes afterwards.
+  after = After.Nothing;
+  afterFacts: StatementFacts | null = null;
+  afterAssign: SessionAssignment[] | null = null;
+  afterSchema: string | null = null;
+  afterStatement: SessionStatement | null = null;
+  afterCursor = false;
   /** Causal reads are on (the cluster asks for them and its servers are MariaDB). */
-  private causal = false;
+  causal = false;
+
   readonly state = new SessionState();
   /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
   scramble: Buffer = Buffer.alloc(0);
@@ -136,10 +139,11 @@ export class ClientSession implements ConnOwner, RouteSession {
 
   constructor(
     readonly id: number,
-    private readonly client: net.Socket,
+    /** Internal (session-*.ts), like the two below. */
+    readonly client: net.Socket,
     /** The client's reused read buffer; chunks from it are valid only during onClientData. */
-    private readonly clientInput: SocketInput,
-    private readonly host: SessionHost,
+    readonly clientInput: SocketInput,
+    readonly host: SessionHost,
   ) {
     this.scanner = new ResponseScanner(false);
     this.auth = null;
@@ -211,7 +215,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     return this.state.pins;
   }
 
-  private get clusterConfig(): ClusterConfig | undefined {
+  /** Internal (session-*.ts). */
+  get clusterConfig(): ClusterConfig | undefined {
     return this.user ? this.host.pools.cluster(this.user.cluster) : undefined;
   }
 
@@ -222,8 +227,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     return this.shape!;
   }
 
-  /** The login shape: connections of equal shape are interchangeable for this session. */
-  private setLogin(user: UserConfig, capabilities: number, mariadbCapabilities: number, charset: number): void {
+  /** The login shape: connections of equal shape are interchangeable for this session. Internal (session-*.ts). */
+  setLogin(user: UserConfig, capabilities: number, mariadbCapabilities: number, charset: number): void {
     this.user = user;
     this.capabilities = capabilities;
     this.mariadbCapabilities = mariadbCapabilities;
@@ -239,63 +244,12 @@ export class ClientSession implements ConnOwner, RouteSession {
 
   /** A session moved here from another worker (with its pinned connection, if it had one). */
   adopt(snap: SessionSnapshot, user: UserConfig, conn: BackendConn | null): void {
-    this.scramble = Buffer.from(snap.scramble, 'base64');
-    this.connectAttrs = snap.connectAttrs === null ? null : Buffer.from(snap.connectAttrs, 'base64');
-    this.setLogin(user, snap.capabilities, snap.mariadbCapabilities, snap.charset);
-    this.state.import(snap.state, classify);
-    this.statusFlags = snap.statusFlags;
-    this.readOnlyTransaction = snap.readOnlyTransaction;
-    if (conn !== null) {
-      const pool = this.host.pools.pool(user.cluster, conn.backendId);
-      pool?.adopt(conn);
-      this.take(conn, pool);
-    }
-    this.phase = Phase.Commands;
-    const pending = Buffer.from(snap.pending, 'base64');
-    if (pending.length > 0) this.inbound.push(pending);
-    this.pump();
+    adoptSnapshot(this, snap, user, conn);
   }
 
-  /**
-   * At a command boundary, stop this session here and return what another worker needs to
-   * continue it: the snapshot, the client socket, and the backend connection when the session
-   * holds one (pinned or in a transaction). Returns null when the session is busy.
-   */
-  detachForHandoff(): { snapshot: SessionSnapshot; client: net.Socket; backend: net.Socket | null } | null {
-    if (!this.idle || this.packetWaiter || this.user === null) return null;
-    const client = this.client;
-    // Stop reading at the descriptor (an onread socket's pause() is a readStop): bytes still in
-    // the kernel travel with the descriptor; bytes already read are in the assembler (owned).
-    this.clientInput.handler = () => {};
-    client.pause();
-    const conn = this.lease;
-    const snapshot: SessionSnapshot = {
-      id: this.id, user: this.user.name, capabilities: this.capabilities, mariadbCapabilities: this.mariadbCapabilities, charset: this.charset,
-      statusFlags: this.statusFlags, scramble: this.scramble.toString('base64'),
-      connectAttrs: this.connectAttrs ? this.connectAttrs.toString('base64') : null,
-      backendThreadId: conn?.threadId ?? 0, backendId: conn?.backendId ?? '',
-      pending: this.inbound.bufferedBytes > 0 ? this.inbound.drain().toString('base64') : '', startedAt: this.startedAt,
-      frozenAt: Date.now(), state: this.state.export(), readOnlyTransaction: this.readOnlyTransaction,
-      conn: conn === null ? null : {
-        schema: conn.schema, stateKey: conn.stateKey, needsReset: conn.needsReset, statusFlags: conn.statusFlags,
-        capabilities: conn.capabilities, statements: conn.exportStatements(),
-      },
-    };
-    let backend: net.Socket | null = null;
-    if (conn !== null) {
-      this.lease = null;
-      this.leasePool?.forget(conn);
-      this.leasePool = null;
-      conn.owner = null;
-      conn.detach();
-      backend = conn.socket;
-      backend.pause();
-    }
-    client.removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
-    client.on('error', () => {});
-    this.phase = Phase.Closed;
-    this.host.sessionMoved(this);
-    return { snapshot, client, backend };
+  /** At a command boundary, hand the session to another worker: see session-handoff.ts. Null when busy. */
+  detachForHandoff(): DetachedSession | null {
+    return detachSession(this);
   }
 
   // ---------------------------------------------------------------- client input
@@ -332,7 +286,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     }
     if (cmd === COM_STMT_EXECUTE) {
       this.lastCommandSeq = 0;
-      this.execute(chunk, 4);
+      execute(this, chunk, 4);
       this.afterSend(chunk);
       return true;
     }
@@ -344,8 +298,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (this.lease !== null && this.lease.socket.writableLength > 0) this.clientInput.retain();
   }
 
-  /** Process as many complete client packets as the current phase allows. */
-  private pump(): void {
+  /** Process as many complete client packets as the current phase allows. Internal (session-*.ts). */
+  pump(): void {
     while (this.phase !== Phase.Closed) {
       if (this.phase === Phase.Connecting) break;
       const len = this.inbound.peekLength();
@@ -413,13 +367,13 @@ export class ClientSession implements ConnOwner, RouteSession {
   /** Borrow a primary connection (checks the backend login and the schema), then say OK. */
   private async login(seq: number): Promise<void> {
     try {
-      const pool = await this.primaryPool();
-      const conn = await this.borrow(pool);
-      if (this.phase === Phase.Closed) return this.giveBack();
+      const pool = await primaryPool(this);
+      const conn = await borrow(this, pool);
+      if (this.phase === Phase.Closed) return giveBack(this);
       this.statusFlags = conn.statusFlags;
       this.client.write(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: this.statusFlags, warnings: 0 }), seq).bytes);
       this.phase = Phase.Commands;
-      this.maybeRelease();
+      maybeRelease(this);
       this.pump();
       if (this.idle) {
         this.lastBoundaryAt = Date.now();
@@ -439,146 +393,11 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.handshakeTimer = null;
   }
 
-  // ---------------------------------------------------------------- choosing and preparing a connection
+  // ---------------------------------------------------------------- after local work, failures
+  // Internal (session-*.ts): used by the lease and statement steps too.
 
-  private async primaryPool(): Promise<BackendPool> {
-    const cluster = this.user!.cluster;
-    let pool = this.host.pools.primary(cluster);
-    if (pool === null) {
-      await this.host.directory.refresh();
-      pool = this.host.pools.primary(cluster);
-    }
-    if (pool === null) throw new CommandFailed(DBM_ERR.NO_BACKEND, [cluster, 'no writable backend is up']);
-    return pool;
-  }
-
-  /** The pool a statement runs on, or null when only the (unknown) primary would do. */
-  private route(facts: StatementFacts): BackendPool | null | CommandFailed {
-    const user = this.user!;
-    const pools = this.host.pools;
-    const d = decideRoute(facts, this, user);
-    if (d.role === 'backend') {
-      return pools.named(user.cluster, d.backendId!) ?? new CommandFailed(DBM_ERR.NO_BACKEND, [user.cluster, `backend '${d.backendId}' (from a routing hint) is unknown or down`]);
-    }
-    if (d.role === 'replica' && facts.pins === 0) {
-      const pool = pools.read(user.cluster, user.readFrom === 'any');
-      if (pool !== null) return pool;
-    }
-    return pools.primary(user.cluster);
-  }
-
-  /** Whether a connection can run this session's next statement as it is. */
-  private fits(conn: BackendConn): boolean {
-    return !conn.needsReset && conn.stateKey === this.state.stateKey && (!this.causal || conn.gtidTracking) &&
-      (this.state.schema === null || conn.schema === this.state.schema);
-  }
-
-  private take(conn: BackendConn, pool: BackendPool | null): void {
-    this.lease = conn;
-    this.leasePool = pool;
-    this.leaseLoad = pool ? this.host.pools.load(this.user!.cluster, pool.id) : null;
-    conn.owner = this;
-  }
-
-  /** Borrow a connection from `pool` and bring it to this session's state. */
-  private async borrow(pool: BackendPool): Promise<BackendConn> {
-    let conn: BackendConn;
-    try {
-      conn = await pool.acquire(this.shape!, this.state.schema);
-    } catch (err) {
-      if (err instanceof PoolExhausted) {
-        throw new CommandFailed(DBM_ERR.POOL_EXHAUSTED, [this.user!.cluster, err.backendId, err.limit, err.waitedMs]);
-      }
-      throw err;
-    }
-    this.take(conn, pool);
-    await this.restore(conn);
-    return conn;
-  }
-
-  /** Reset and replay where the connection's state differs from the session's. */
-  private async restore(conn: BackendConn): Promise<void> {
-    const t = this.config.limits.connectTimeoutMs;
-    const st = this.state;
-    if (conn.needsReset || (conn.stateKey !== '' && conn.stateKey !== st.stateKey)) {
-      await exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, t);
-      conn.afterReset();
-    }
-    if (st.schema !== null && conn.schema !== st.schema) {
-      await exchange(conn, Buffer.concat([Buffer.from([COM_INIT_DB]), Buffer.from(st.schema, 'utf8')]), ResponseKind.Single, t);
-      conn.schema = st.schema;
-    }
-    if (conn.stateKey !== st.stateKey) {
-      for (const sql of st.replay()) await command(conn, sql, t);
-      conn.stateKey = st.stateKey;
-    }
-    if (this.causal && !conn.gtidTracking) {
-      // Have OK packets report the GTID of each commit (read by the scanner).
-      if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) {
-        await command(conn, "SET @@SESSION.session_track_system_variables = CONCAT(@@SESSION.session_track_system_variables, ',last_gtid')", t);
-      }
-      conn.gtidTracking = true;
-    }
-  }
-
-  /**
-   * Causal read: make the replica wait until it has applied the session's last write. False
-   * when it did not within the timeout (the read then goes to the primary).
-   */
-  private async replicaCaughtUp(conn: BackendConn): Promise<boolean> {
-    const st = this.state;
-    const gtid = st.lastGtid;
-    if (gtid === null || st.gtidReached.has(conn.backendId)) return true;
-    const timeoutMs = this.clusterConfig?.causalReadTimeoutMs ?? 500;
-    const r = await queryScalar(conn, `SELECT MASTER_GTID_WAIT('${gtid}', ${(timeoutMs / 1000).toFixed(3)})`, timeoutMs + this.config.limits.connectTimeoutMs);
-    if (r !== '0') return false;
-    st.gtidReached.add(conn.backendId);
-    return true;
-  }
-
-  /**
-   * Run `then` with a connection for the command: the one held, an idle one in the right
-   * state at once, or (asynchronously) one borrowed and prepared. `raw` is the client packet;
-   * it may point into the reused read buffer, so it is copied before any wait.
-   */
-  private withConn(facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
-    if (this.lease !== null) return then(this.lease, raw);
-    const routed = facts === null ? this.host.pools.primary(this.user!.cluster) : this.route(facts);
-    if (routed instanceof CommandFailed) return this.fail(routed, 1);
-    const wait = this.causal && this.state.lastGtid !== null && routed !== null && !this.state.gtidReached.has(routed.id) &&
-      routed !== this.host.pools.primary(this.user!.cluster);
-    if (routed !== null && !wait) {
-      const c = routed.tryAcquire(this.shape!);
-      if (c !== null) {
-        this.take(c, routed);
-        if (this.fits(c)) return then(c, raw);
-      }
-    }
-    const copy = Buffer.from(raw);
-    this.localTask = true;
-    let ready = this.lease !== null
-      ? this.restore(this.lease).then(() => this.lease!)
-      : (routed !== null ? Promise.resolve(routed) : this.primaryPool()).then((p) => this.borrow(p));
-    if (wait) ready = ready.then(async (conn) => {
-      if (await this.replicaCaughtUp(conn)) return conn;
-      this.giveBack();
-      return this.borrow(await this.primaryPool());
-    });
-    ready.then((conn) => {
-      this.localTask = false;
-      if (this.phase === Phase.Closed) return;
-      then(conn, copy);
-      if (!this.awaiting) this.continueAfterLocal();
-    }, (err: unknown) => {
-      this.localTask = false;
-      if (this.phase === Phase.Closed) return;
-      this.giveBack();
-      this.fail(this.asFailure(err), 1);
-      this.continueAfterLocal();
-    });
-  }
-
-  private continueAfterLocal(): void {
+  /** dbmesh's own work for the command is over: take the next client packets. */
+  continueAfterLocal(): void {
     this.pump();
     if (this.idle) {
       this.lastBoundaryAt = Date.now();
@@ -586,7 +405,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     }
   }
 
-  private asFailure(err: unknown): CommandFailed {
+  /** Any failure while serving a command, as the ERR to answer with. */
+  asFailure(err: unknown): CommandFailed {
     if (err instanceof CommandFailed) return err;
     if (err instanceof ExchangeError) return new CommandFailed(null, [], err.errPayload);
     const e = err as { errPayload?: Buffer; message?: string };
@@ -600,35 +420,9 @@ export class ClientSession implements ConnOwner, RouteSession {
   }
 
   /** Answer the command with an error and keep the session. */
-  private fail(e: CommandFailed, seq: number): void {
+  fail(e: CommandFailed, seq: number): void {
     this.writeFailure(e, seq);
-    this.maybeRelease();
-  }
-
-  /** Give the held connection back to its pool unless the session must keep it. */
-  private maybeRelease(): void {
-    const conn = this.lease;
-    if (conn === null) return;
-    const cluster = this.clusterConfig;
-    if (this.state.pins !== 0 || this.inTransaction || cluster === undefined || !cluster.pool.multiplex) return;
-    this.giveBack();
-  }
-
-  /**
-   * Return the held connection. State a pin or an open transaction left on it (locks,
-   * temporary tables, user variables) is reset first, so nothing outlives the session's claim.
-   */
-  private giveBack(): void {
-    const conn = this.lease;
-    if (conn === null) return;
-    this.lease = null;
-    conn.lastSession = this.id;
-    const pool = this.leasePool;
-    this.leasePool = null;
-    this.leaseLoad = null;
-    if (pool === null) conn.kill('no pool for this backend any more');
-    else if (this.state.pins !== 0 || this.inTransaction || conn.needsReset) pool.recycle(conn);
-    else pool.release(conn);
+    maybeRelease(this);
   }
 
   // ---------------------------------------------------------------- commands
@@ -648,22 +442,22 @@ export class ClientSession implements ConnOwner, RouteSession {
       case COM_QUERY:
         if (mayBeKill(p.payload) && handleKillQuery(this, this.host, p.payload)) return;
         return this.query(p.raw, 4);
-      case COM_STMT_EXECUTE: return this.execute(p.raw, 4);
-      case COM_STMT_PREPARE: return this.prepare(p);
-      case COM_STMT_FETCH: return this.onStatementCommand(p, ResponseKind.Fetch);
-      case COM_STMT_SEND_LONG_DATA: return this.onStatementCommand(p, null);
-      case COM_STMT_RESET: return this.onStatementCommand(p, ResponseKind.Single);
-      case COM_STMT_CLOSE: return this.closeStatement(p);
+      case COM_STMT_EXECUTE: return execute(this, p.raw, 4);
+      case COM_STMT_PREPARE: return prepare(this, p);
+      case COM_STMT_FETCH: return onStatementCommand(this, p, ResponseKind.Fetch);
+      case COM_STMT_SEND_LONG_DATA: return onStatementCommand(this, p, null);
+      case COM_STMT_RESET: return onStatementCommand(this, p, ResponseKind.Single);
+      case COM_STMT_CLOSE: return closeStatement(this, p);
       case COM_INIT_DB:
         this.after = After.InitDb;
         this.afterSchema = p.payload.toString('utf8', 1);
-        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
+        return withConn(this, null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
       case COM_SET_OPTION:
         this.state.pins |= PIN_SET_OPTION;
-        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
-      case COM_FIELD_LIST: return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.FieldList));
+        return withConn(this, null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
+      case COM_FIELD_LIST: return withConn(this, null, p.raw, (_c, raw) => this.send(raw, ResponseKind.FieldList));
       case COM_PING: case COM_STATISTICS: case COM_REFRESH: case COM_DEBUG:
-        return this.withConn(null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
+        return withConn(this, null, p.raw, (_c, raw) => this.send(raw, ResponseKind.Single));
       case COM_RESET_CONNECTION: return this.resetConnection(p);
       case COM_PROCESS_KILL:
         return killById(this, this.host, p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0, 'connection', '');
@@ -683,7 +477,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.afterFacts = facts;
     this.afterAssign = facts.kind === 'session-set' && facts.pins === 0 ? sessionAssignments(sql) : null;
     this.afterSchema = facts.kind === 'use' ? useTarget(sql) : null;
-    this.withConn(facts, raw, (conn, packet) => {
+    withConn(this, facts, raw, (conn, packet) => {
       if (this.readOnlyStart(facts, conn)) this.readOnlyTransaction = true;
       // LAST_INSERT_ID() / ROW_COUNT() belong to the connection: on another one, use ours.
       if (!this.ranLastOn(conn) && SESSION_FN_RE.test(sql)) {
@@ -697,8 +491,8 @@ export class ClientSession implements ConnOwner, RouteSession {
     });
   }
 
-  /** The connection ran this session's previous statement and nothing else since. */
-  private ranLastOn(conn: BackendConn): boolean {
+  /** The connection ran this session's previous statement and nothing else since. Internal (session-*.ts). */
+  ranLastOn(conn: BackendConn): boolean {
     return conn === this.lastConn && conn.commands === this.lastConnCommands;
   }
 
@@ -707,8 +501,8 @@ export class ClientSession implements ConnOwner, RouteSession {
       this.host.pools.primary(this.user!.cluster)?.id !== conn.backendId;
   }
 
-  /** Send a client packet on the held connection; `kind` null means no response comes. */
-  private send(raw: Buffer, kind: ResponseKind | null): void {
+  /** Send a client packet on the held connection; `kind` null means no response comes. Internal (session-*.ts). */
+  send(raw: Buffer, kind: ResponseKind | null): void {
     const conn = this.lease!;
     if (raw.length - 4 === MAX_PACKET_PAYLOAD) {
       this.bigCommand = true;
@@ -726,194 +520,6 @@ export class ClientSession implements ConnOwner, RouteSession {
       this.backendDrainWait = true;
       this.updateClientFlow();
     }
-  }
-
-  // ---------------------------------------------------------------- prepared statements
-
-  private prepare(p: Packet): void {
-    const sql = p.payload.toString('utf8', 1);
-    if (this.state.statements.size >= MAX_SESSION_STATEMENTS) {
-      this.sendError(DBM_ERR.TOO_MANY_STATEMENTS, 1, [MAX_SESSION_STATEMENTS]);
-      return;
-    }
-    const facts = classify(sql);
-    this.withConn(facts, p.raw, (conn, raw) => {
-      this.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
-      this.collectSql = sql;
-      this.collectFacts = facts;
-      this.awaiting = true;
-      this.scanner.reset();
-      conn.commands++;
-      conn.socket.write(raw);
-    });
-  }
-
-  /** The client's prepare response is complete: keep the statement, answer with our id. */
-  private finishPrepare(c: PrepareResponseCollector): void {
-    this.collector = null;
-    this.awaiting = false;
-    const conn = this.lease!;
-    if (c.ok && c.header !== null) {
-      const h = c.header;
-      const st = this.state.addStatement(this.collectSql, h.params, h.columns, this.collectFacts!);
-      conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
-      this.client.write(c.encodeFor(st.id, 1));
-    } else {
-      this.client.write(frame(c.errPayload ?? encodeErr(1105, 'HY000', 'prepare failed'), 1).bytes);
-    }
-    this.collectFacts = null;
-    this.endOfCommand();
-  }
-
-  /** Prepare a session statement on a connection that does not have it yet (answer swallowed). */
-  private async prepareOn(conn: BackendConn, st: SessionStatement, v: { key: string; sql: string } = st): Promise<void> {
-    const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(v.sql, 'utf8')]);
-    const r = await exchange(conn, payload, ResponseKind.Prepare, this.config.limits.connectTimeoutMs);
-    const h = decodePrepareOk(r.packets[0]!.payload);
-    if (h.params !== st.params || h.columns !== st.columns) {
-      // The table changed shape since the client prepared: the client must prepare again.
-      conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
-      throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
-    }
-    conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, this.clusterConfig!.pool.maxPreparedPerConnection);
-  }
-
-  private statementOf(raw: Buffer, at: number, command: string): SessionStatement | null {
-    const id = raw.length >= at + 5 ? raw.readUInt32LE(at + 1) : 0;
-    const st = this.state.statements.get(id);
-    if (st === undefined) this.sendError(DBM_ERR.UNKNOWN_STMT_HANDLER, 1, [id, command]);
-    return st ?? null;
-  }
-
-  /**
-   * COM_STMT_EXECUTE: map the id to the connection's own, binding types it has not seen. A
-   * statement reading LAST_INSERT_ID()/ROW_COUNT() on a connection the session did not use
-   * last runs as a variant prepared with the session's values in the text.
-   */
-  private execute(raw: Buffer, at: number): void {
-    const st = this.statementOf(raw, at, 'mysqld_stmt_execute');
-    if (st === null) return;
-    this.after = After.Execute;
-    this.afterFacts = st.facts;
-    this.afterStatement = st;
-    this.afterAssign = null;
-    this.afterSchema = null;
-    this.afterCursor = raw.length > at + 5 && (raw[at + 5]! & CURSOR_TYPE_READ_ONLY) !== 0;
-    this.withConn(st.facts, raw, (conn, packet) => {
-      const v = this.variantFor(conn, st);
-      if (conn.statement(v.key) !== undefined) return this.sendExecute(conn, st, v.key, packet, at);
-      const kept = Buffer.from(packet); // the read buffer is reused while the prepare runs
-      this.localTask = true;
-      this.prepareOn(conn, st, v).then(() => {
-        this.localTask = false;
-        if (this.phase === Phase.Closed) return;
-        this.sendExecute(conn, st, v.key, kept, at);
-      }, (err: unknown) => {
-        this.localTask = false;
-        if (this.phase === Phase.Closed) return;
-        this.fail(this.asFailure(err), 1);
-        this.continueAfterLocal();
-      });
-    });
-  }
-
-  /** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT(). */
-  private variantFor(conn: BackendConn, st: SessionStatement): { key: string; sql: string } {
-    if (this.ranLastOn(conn) || !SESSION_FN_RE.test(st.sql)) return st;
-    const sql = rewriteSessionFunctions(st.sql, this.state.lastInsertId, this.state.rowCount);
-    return sql === null ? st : { key: statementKey(st.schema, sql), sql };
-  }
-
-  private sendExecute(conn: BackendConn, st: SessionStatement, key: string, raw: Buffer, at: number): void {
-    const cached = conn.statement(key)!;
-    const payload = raw.subarray(at);
-    if (st.params > 0) {
-      const layout = parseExecute(payload, st.params);
-      if (layout.newParamsBound) {
-        const types = paramTypes(payload, layout);
-        if (st.types === null || !types.equals(st.types)) st.types = types;
-      } else if (st.types !== null && cached.lastTypes !== st.types) {
-        raw = frame(withParamTypes(payload, layout, st.types, cached.serverId), 0).bytes;
-        cached.lastTypes = st.types;
-        return this.send(raw, ResponseKind.Result);
-      }
-      cached.lastTypes = st.types;
-    }
-    setStatementId(raw, at + 1, cached.serverId);
-    this.send(raw, ResponseKind.Result);
-  }
-
-  /** FETCH, SEND_LONG_DATA, RESET: need the statement on the connection that will run it. */
-  private onStatementCommand(p: Packet, kind: ResponseKind | null): void {
-    const cmd = p.payload[0];
-    const name = cmd === COM_STMT_FETCH ? 'mysqld_stmt_fetch' : cmd === COM_STMT_RESET ? 'mysqld_stmt_reset' : 'mysqld_stmt_send_long_data';
-    const st = this.statementOf(p.raw, 4, name);
-    if (st === null) {
-      if (kind === null) return; // SEND_LONG_DATA has no response; the execute reports it
-      return;
-    }
-    if (cmd === COM_STMT_FETCH) {
-      const cached = this.lease?.statement(st.key);
-      if (!(this.state.pins & PIN_CURSOR) || this.state.cursorStatement !== st.id || cached === undefined) {
-        this.sendError(DBM_ERR.NO_OPEN_CURSOR, 1, [st.id]);
-        return;
-      }
-      this.after = After.Fetch;
-      setStatementId(p.raw, 5, cached.serverId);
-      return this.send(p.raw, kind);
-    }
-    if (cmd === COM_STMT_RESET) {
-      if (this.state.cursorStatement === st.id) {
-        this.state.pins &= ~PIN_CURSOR;
-        this.state.cursorStatement = 0;
-      }
-      const cached = this.lease?.statement(st.key);
-      if (cached === undefined) {
-        // Nothing of it lives on a connection (no long data, no cursor): a reset is a no-op.
-        this.state.pins &= ~PIN_LONG_DATA;
-        this.writeToClient(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: this.statusFlags, warnings: 0 }), 1).bytes, 1);
-        this.maybeRelease();
-        return;
-      }
-      this.state.pins &= ~PIN_LONG_DATA;
-      this.after = After.Nothing;
-      setStatementId(p.raw, 5, cached.serverId);
-      return this.send(p.raw, kind);
-    }
-    // SEND_LONG_DATA: the data stays on this connection until the execute.
-    this.state.pins |= PIN_LONG_DATA;
-    this.withConn(st.facts, p.raw, (conn, raw) => {
-      const cached = conn.statement(st.key);
-      if (cached !== undefined) {
-        setStatementId(raw, 5, cached.serverId);
-        return this.send(raw, null);
-      }
-      const kept = Buffer.from(raw); // the read buffer is reused while the prepare runs
-      this.localTask = true;
-      this.prepareOn(conn, st).then(() => {
-        this.localTask = false;
-        if (this.phase === Phase.Closed) return;
-        setStatementId(kept, 5, conn.statement(st.key)!.serverId);
-        this.send(kept, null);
-        this.continueAfterLocal();
-      }, () => {
-        this.localTask = false;
-        this.continueAfterLocal(); // the execute will report the problem
-      });
-    });
-  }
-
-  private closeStatement(p: Packet): void {
-    const id = p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0;
-    this.state.statements.delete(id); // the connections keep it prepared (bounded cache, shared)
-    if (this.state.cursorStatement === id) {
-      // Close the server-side cursor with the statement's reset.
-      this.state.pins &= ~PIN_CURSOR;
-      this.state.cursorStatement = 0;
-      const st = this.lease;
-      if (st !== null) st.needsReset = true;
-    }
-    this.maybeRelease();
   }
 
   // ---------------------------------------------------------------- commands dbmesh answers
@@ -995,16 +601,16 @@ export class ClientSession implements ConnOwner, RouteSession {
   async becomeUser(u: UserConfig, charset: number, schema: string | null, connectAttrs: Buffer | null): Promise<number> {
     if (this.lease !== null) {
       this.lease.needsReset = true;
-      this.giveBack();
+      giveBack(this);
     }
     this.state.reset();
     this.readOnlyTransaction = false;
     this.connectAttrs = connectAttrs;
     this.setLogin(u, this.capabilities, this.mariadbCapabilities, charset);
     this.state.schema = schema;
-    const conn = await this.borrow(await this.primaryPool());
+    const conn = await borrow(this, await primaryPool(this));
     this.statusFlags = conn.statusFlags;
-    this.maybeRelease();
+    maybeRelease(this);
     return this.statusFlags;
   }
 
@@ -1036,7 +642,7 @@ export class ClientSession implements ConnOwner, RouteSession {
         this.closeDetail = 'prepare response too large';
         return this.close(CloseReason.BACKEND_NETWORK);
       }
-      if (complete) this.finishPrepare(c);
+      if (complete) finishPrepare(this, c);
       return;
     }
     let ended = -1;
@@ -1072,8 +678,9 @@ export class ClientSession implements ConnOwner, RouteSession {
     });
   }
 
-  private endOfCommand(): void {
-    this.maybeRelease();
+  /** The command's response is complete. Internal (session-*.ts). */
+  endOfCommand(): void {
+    maybeRelease(this);
     this.pump();
     if (this.idle) {
       this.lastBoundaryAt = Date.now();
@@ -1199,7 +806,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     const conn = this.lease;
     if (conn !== null) {
       // An idle connection goes back (reset before reuse); one mid-command cannot be trusted.
-      if (wasIdle && !conn.dead) this.giveBack();
+      if (wasIdle && !conn.dead) giveBack(this);
       else {
         this.lease = null;
         if (this.leasePool) this.leasePool.discard(conn);

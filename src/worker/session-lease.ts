@@ -1,0 +1,190 @@
+/**
+ * The backend connection a client session holds: which pool a statement runs on (the
+ * router's decision), borrowing a connection and bringing it to the session's state (reset,
+ * schema, replayed session variables, GTID tracking), causal-read waits on replicas, and
+ * giving the connection back when nothing pins it.
+ *
+ * Kept out of session.ts so the session reads as protocol handling. These are the session's
+ * own steps: each takes the session and uses its internal members (see ClientSession).
+ * withConn's synchronous path (the held connection, or an idle one that already fits) is on
+ * the per-statement hot path: it allocates nothing and never awaits.
+ */
+import { DBM_ERR, formatMessage, type ErrorSpec } from '../errors/index.js';
+import { CLIENT_SESSION_TRACK, COM_INIT_DB, COM_RESET_CONNECTION } from '../protocol/constants.js';
+import { ResponseKind } from '../protocol/response-scanner.js';
+import type { StatementFacts } from '../sql/classifier.js';
+import { decideRoute } from '../routing/read-write.js';
+import type { BackendConn } from '../pool/backend-conn.js';
+import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
+import { command, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { Phase, type ClientSession } from './session.js';
+
+/** Thrown to the client as an ERR packet (the router or pool could not serve the command). */
+export class CommandFailed extends Error {
+  constructor(readonly spec: ErrorSpec | null, readonly args: (string | number)[], readonly payload: Buffer | null = null) {
+    super(spec ? formatMessage(spec, args) : 'server error');
+  }
+}
+
+export async function primaryPool(s: ClientSession): Promise<BackendPool> {
+  const cluster = s.user!.cluster;
+  let pool = s.host.pools.primary(cluster);
+  if (pool === null) {
+    await s.host.directory.refresh();
+    pool = s.host.pools.primary(cluster);
+  }
+  if (pool === null) throw new CommandFailed(DBM_ERR.NO_BACKEND, [cluster, 'no writable backend is up']);
+  return pool;
+}
+
+/** The pool a statement runs on, or null when only the (unknown) primary would do. */
+function route(s: ClientSession, facts: StatementFacts): BackendPool | null | CommandFailed {
+  const user = s.user!;
+  const pools = s.host.pools;
+  const d = decideRoute(facts, s, user);
+  if (d.role === 'backend') {
+    return pools.named(user.cluster, d.backendId!) ?? new CommandFailed(DBM_ERR.NO_BACKEND, [user.cluster, `backend '${d.backendId}' (from a routing hint) is unknown or down`]);
+  }
+  if (d.role === 'replica' && facts.pins === 0) {
+    const pool = pools.read(user.cluster, user.readFrom === 'any');
+    if (pool !== null) return pool;
+  }
+  return pools.primary(user.cluster);
+}
+
+/** Whether a connection can run this session's next statement as it is. */
+function fits(s: ClientSession, conn: BackendConn): boolean {
+  return !conn.needsReset && conn.stateKey === s.state.stateKey && (!s.causal || conn.gtidTracking) &&
+    (s.state.schema === null || conn.schema === s.state.schema);
+}
+
+export function take(s: ClientSession, conn: BackendConn, pool: BackendPool | null): void {
+  s.lease = conn;
+  s.leasePool = pool;
+  s.leaseLoad = pool ? s.host.pools.load(s.user!.cluster, pool.id) : null;
+  conn.owner = s;
+}
+
+/** Borrow a connection from `pool` and bring it to the session's state. */
+export async function borrow(s: ClientSession, pool: BackendPool): Promise<BackendConn> {
+  let conn: BackendConn;
+  try {
+    conn = await pool.acquire(s.shape!, s.state.schema);
+  } catch (err) {
+    if (err instanceof PoolExhausted) {
+      throw new CommandFailed(DBM_ERR.POOL_EXHAUSTED, [s.user!.cluster, err.backendId, err.limit, err.waitedMs]);
+    }
+    throw err;
+  }
+  take(s, conn, pool);
+  await restore(s, conn);
+  return conn;
+}
+
+/** Reset and replay where the connection's state differs from the session's. */
+async function restore(s: ClientSession, conn: BackendConn): Promise<void> {
+  const t = s.config.limits.connectTimeoutMs;
+  const st = s.state;
+  if (conn.needsReset || (conn.stateKey !== '' && conn.stateKey !== st.stateKey)) {
+    await exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, t);
+    conn.afterReset();
+  }
+  if (st.schema !== null && conn.schema !== st.schema) {
+    await exchange(conn, Buffer.concat([Buffer.from([COM_INIT_DB]), Buffer.from(st.schema, 'utf8')]), ResponseKind.Single, t);
+    conn.schema = st.schema;
+  }
+  if (conn.stateKey !== st.stateKey) {
+    for (const sql of st.replay()) await command(conn, sql, t);
+    conn.stateKey = st.stateKey;
+  }
+  if (s.causal && !conn.gtidTracking) {
+    // Have OK packets report the GTID of each commit (read by the scanner).
+    if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) {
+      await command(conn, "SET @@SESSION.session_track_system_variables = CONCAT(@@SESSION.session_track_system_variables, ',last_gtid')", t);
+    }
+    conn.gtidTracking = true;
+  }
+}
+
+/**
+ * Causal read: make the replica wait until it has applied the session's last write. False
+ * when it did not within the timeout (the read then goes to the primary).
+ */
+async function replicaCaughtUp(s: ClientSession, conn: BackendConn): Promise<boolean> {
+  const st = s.state;
+  const gtid = st.lastGtid;
+  if (gtid === null || st.gtidReached.has(conn.backendId)) return true;
+  const timeoutMs = s.clusterConfig?.causalReadTimeoutMs ?? 500;
+  const r = await queryScalar(conn, `SELECT MASTER_GTID_WAIT('${gtid}', ${(timeoutMs / 1000).toFixed(3)})`, timeoutMs + s.config.limits.connectTimeoutMs);
+  if (r !== '0') return false;
+  st.gtidReached.add(conn.backendId);
+  return true;
+}
+
+/**
+ * Run `then` with a connection for the command: the one held, an idle one in the right
+ * state at once, or (asynchronously) one borrowed and prepared. `raw` is the client packet;
+ * it may point into the reused read buffer, so it is copied before any wait.
+ */
+export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
+  if (s.lease !== null) return then(s.lease, raw);
+  const routed = facts === null ? s.host.pools.primary(s.user!.cluster) : route(s, facts);
+  if (routed instanceof CommandFailed) return s.fail(routed, 1);
+  const wait = s.causal && s.state.lastGtid !== null && routed !== null && !s.state.gtidReached.has(routed.id) &&
+    routed !== s.host.pools.primary(s.user!.cluster);
+  if (routed !== null && !wait) {
+    const c = routed.tryAcquire(s.shape!);
+    if (c !== null) {
+      take(s, c, routed);
+      if (fits(s, c)) return then(c, raw);
+    }
+  }
+  const copy = Buffer.from(raw);
+  s.localTask = true;
+  let ready = s.lease !== null
+    ? restore(s, s.lease).then(() => s.lease!)
+    : (routed !== null ? Promise.resolve(routed) : primaryPool(s)).then((p) => borrow(s, p));
+  if (wait) ready = ready.then(async (conn) => {
+    if (await replicaCaughtUp(s, conn)) return conn;
+    giveBack(s);
+    return borrow(s, await primaryPool(s));
+  });
+  ready.then((conn) => {
+    s.localTask = false;
+    if (s.phase === Phase.Closed) return;
+    then(conn, copy);
+    if (!s.awaiting) s.continueAfterLocal();
+  }, (err: unknown) => {
+    s.localTask = false;
+    if (s.phase === Phase.Closed) return;
+    giveBack(s);
+    s.fail(s.asFailure(err), 1);
+    s.continueAfterLocal();
+  });
+}
+
+/** Give the held connection back to its pool unless the session must keep it. */
+export function maybeRelease(s: ClientSession): void {
+  const conn = s.lease;
+  if (conn === null) return;
+  const cluster = s.clusterConfig;
+  if (s.state.pins !== 0 || s.inTransaction || cluster === undefined || !cluster.pool.multiplex) return;
+  giveBack(s);
+}
+
+/**
+ * Return the held connection. State a pin or an open transaction left on it (locks,
+ * temporary tables, user variables) is reset first, so nothing outlives the session's claim.
+ */
+export function giveBack(s: ClientSession): void {
+  const conn = s.lease;
+  if (conn === null) return;
+  s.lease = null;
+  conn.lastSession = s.id;
+  const pool = s.leasePool;
+  s.leasePool = null;
+  s.leaseLoad = null;
+  if (pool === null) conn.kill('no pool for this backend any more');
+  else if (s.state.pins !== 0 || s.inTransaction || conn.needsReset) pool.recycle(conn);
+  else pool.release(conn);
+}

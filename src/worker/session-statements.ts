@@ -1,0 +1,222 @@
+/**
+ * Prepared statements of a client session: COM_STMT_PREPARE, EXECUTE, FETCH, SEND_LONG_DATA,
+ * RESET and CLOSE.
+ *
+ * The session owns its statements (ids it gave the client, text, facts: SessionState); each
+ * backend connection keeps its own prepared copies under its own ids (a bounded cache shared
+ * by the sessions that borrow it). So every statement command maps the client's id to the
+ * connection's, preparing the statement there first when the connection does not have it.
+ *
+ * Kept out of session.ts so the session reads as protocol handling. These are the session's
+ * own steps: each takes the session and uses its internal members (see ClientSession).
+ * execute() is on the per-statement hot path: with the statement already prepared on the
+ * connection, it allocates nothing beyond the session's usual command callback.
+ */
+import { DBM_ERR } from '../errors/index.js';
+import { CLIENT_DEPRECATE_EOF, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET } from '../protocol/constants.js';
+import { frame, type Packet } from '../protocol/framing.js';
+import { ResponseKind } from '../protocol/response-scanner.js';
+import { encodeErr, encodeOk } from '../protocol/responses.js';
+import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes } from '../protocol/prepared.js';
+import { classify } from '../sql/classifier.js';
+import { PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
+import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
+import type { BackendConn } from '../pool/backend-conn.js';
+import { exchange } from '../pool/conn-exchange.js';
+import { MAX_SESSION_STATEMENTS, statementKey, type SessionStatement } from './session-state.js';
+import { CommandFailed, maybeRelease, withConn } from './session-lease.js';
+import { After, Phase, type ClientSession } from './session.js';
+
+/** A prepare response (parameter and column definitions) larger than this is refused. */
+const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
+/** COM_STMT_EXECUTE flag: open a read-only cursor. */
+const CURSOR_TYPE_READ_ONLY = 1;
+/** Statement text that may read LAST_INSERT_ID() or ROW_COUNT() (values of the connection). */
+export const SESSION_FN_RE = /last_insert_id|row_count/i;
+
+export function prepare(s: ClientSession, p: Packet): void {
+  const sql = p.payload.toString('utf8', 1);
+  if (s.state.statements.size >= MAX_SESSION_STATEMENTS) {
+    s.sendError(DBM_ERR.TOO_MANY_STATEMENTS, 1, [MAX_SESSION_STATEMENTS]);
+    return;
+  }
+  const facts = classify(sql);
+  withConn(s, facts, p.raw, (conn, raw) => {
+    s.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
+    s.collectSql = sql;
+    s.collectFacts = facts;
+    s.awaiting = true;
+    s.scanner.reset();
+    conn.commands++;
+    conn.socket.write(raw);
+  });
+}
+
+/** The client's prepare response is complete: keep the statement, answer with our id. */
+export function finishPrepare(s: ClientSession, c: PrepareResponseCollector): void {
+  s.collector = null;
+  s.awaiting = false;
+  const conn = s.lease!;
+  if (c.ok && c.header !== null) {
+    const h = c.header;
+    const st = s.state.addStatement(s.collectSql, h.params, h.columns, s.collectFacts!);
+    conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
+    s.client.write(c.encodeFor(st.id, 1));
+  } else {
+    s.client.write(frame(c.errPayload ?? encodeErr(1105, 'HY000', 'prepare failed'), 1).bytes);
+  }
+  s.collectFacts = null;
+  s.endOfCommand();
+}
+
+/** Prepare a session statement on a connection that does not have it yet (answer swallowed). */
+async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStatement, v: { key: string; sql: string } = st): Promise<void> {
+  const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(v.sql, 'utf8')]);
+  const r = await exchange(conn, payload, ResponseKind.Prepare, s.config.limits.connectTimeoutMs);
+  const h = decodePrepareOk(r.packets[0]!.payload);
+  if (h.params !== st.params || h.columns !== st.columns) {
+    // The table changed shape since the client prepared: the client must prepare again.
+    conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
+    throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
+  }
+  conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
+}
+
+function statementOf(s: ClientSession, raw: Buffer, at: number, command: string): SessionStatement | null {
+  const id = raw.length >= at + 5 ? raw.readUInt32LE(at + 1) : 0;
+  const st = s.state.statements.get(id);
+  if (st === undefined) s.sendError(DBM_ERR.UNKNOWN_STMT_HANDLER, 1, [id, command]);
+  return st ?? null;
+}
+
+/**
+ * COM_STMT_EXECUTE: map the id to the connection's own, binding types it has not seen. A
+ * statement reading LAST_INSERT_ID()/ROW_COUNT() on a connection the session did not use
+ * last runs as a variant prepared with the session's values in the text.
+ */
+export function execute(s: ClientSession, raw: Buffer, at: number): void {
+  const st = statementOf(s, raw, at, 'mysqld_stmt_execute');
+  if (st === null) return;
+  s.after = After.Execute;
+  s.afterFacts = st.facts;
+  s.afterStatement = st;
+  s.afterAssign = null;
+  s.afterSchema = null;
+  s.afterCursor = raw.length > at + 5 && (raw[at + 5]! & CURSOR_TYPE_READ_ONLY) !== 0;
+  withConn(s, st.facts, raw, (conn, packet) => {
+    const v = variantFor(s, conn, st);
+    if (conn.statement(v.key) !== undefined) return sendExecute(s, conn, st, v.key, packet, at);
+    const kept = Buffer.from(packet); // the read buffer is reused while the prepare runs
+    s.localTask = true;
+    prepareOn(s, conn, st, v).then(() => {
+      s.localTask = false;
+      if (s.phase === Phase.Closed) return;
+      sendExecute(s, conn, st, v.key, kept, at);
+    }, (err: unknown) => {
+      s.localTask = false;
+      if (s.phase === Phase.Closed) return;
+      s.fail(s.asFailure(err), 1);
+      s.continueAfterLocal();
+    });
+  });
+}
+
+/** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT(). */
+function variantFor(s: ClientSession, conn: BackendConn, st: SessionStatement): { key: string; sql: string } {
+  if (s.ranLastOn(conn) || !SESSION_FN_RE.test(st.sql)) return st;
+  const sql = rewriteSessionFunctions(st.sql, s.state.lastInsertId, s.state.rowCount);
+  return sql === null ? st : { key: statementKey(st.schema, sql), sql };
+}
+
+function sendExecute(s: ClientSession, conn: BackendConn, st: SessionStatement, key: string, raw: Buffer, at: number): void {
+  const cached = conn.statement(key)!;
+  const payload = raw.subarray(at);
+  if (st.params > 0) {
+    const layout = parseExecute(payload, st.params);
+    if (layout.newParamsBound) {
+      const types = paramTypes(payload, layout);
+      if (st.types === null || !types.equals(st.types)) st.types = types;
+    } else if (st.types !== null && cached.lastTypes !== st.types) {
+      raw = frame(withParamTypes(payload, layout, st.types, cached.serverId), 0).bytes;
+      cached.lastTypes = st.types;
+      return s.send(raw, ResponseKind.Result);
+    }
+    cached.lastTypes = st.types;
+  }
+  setStatementId(raw, at + 1, cached.serverId);
+  s.send(raw, ResponseKind.Result);
+}
+
+/** FETCH, SEND_LONG_DATA, RESET: need the statement on the connection that will run it. */
+export function onStatementCommand(s: ClientSession, p: Packet, kind: ResponseKind | null): void {
+  const cmd = p.payload[0];
+  const name = cmd === COM_STMT_FETCH ? 'mysqld_stmt_fetch' : cmd === COM_STMT_RESET ? 'mysqld_stmt_reset' : 'mysqld_stmt_send_long_data';
+  const st = statementOf(s, p.raw, 4, name);
+  if (st === null) {
+    if (kind === null) return; // SEND_LONG_DATA has no response; the execute reports it
+    return;
+  }
+  if (cmd === COM_STMT_FETCH) {
+    const cached = s.lease?.statement(st.key);
+    if (!(s.state.pins & PIN_CURSOR) || s.state.cursorStatement !== st.id || cached === undefined) {
+      s.sendError(DBM_ERR.NO_OPEN_CURSOR, 1, [st.id]);
+      return;
+    }
+    s.after = After.Fetch;
+    setStatementId(p.raw, 5, cached.serverId);
+    return s.send(p.raw, kind);
+  }
+  if (cmd === COM_STMT_RESET) {
+    if (s.state.cursorStatement === st.id) {
+      s.state.pins &= ~PIN_CURSOR;
+      s.state.cursorStatement = 0;
+    }
+    const cached = s.lease?.statement(st.key);
+    if (cached === undefined) {
+      // Nothing of it lives on a connection (no long data, no cursor): a reset is a no-op.
+      s.state.pins &= ~PIN_LONG_DATA;
+      s.writeToClient(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: s.statusFlags, warnings: 0 }), 1).bytes, 1);
+      maybeRelease(s);
+      return;
+    }
+    s.state.pins &= ~PIN_LONG_DATA;
+    s.after = After.Nothing;
+    setStatementId(p.raw, 5, cached.serverId);
+    return s.send(p.raw, kind);
+  }
+  // SEND_LONG_DATA: the data stays on this connection until the execute.
+  s.state.pins |= PIN_LONG_DATA;
+  withConn(s, st.facts, p.raw, (conn, raw) => {
+    const cached = conn.statement(st.key);
+    if (cached !== undefined) {
+      setStatementId(raw, 5, cached.serverId);
+      return s.send(raw, null);
+    }
+    const kept = Buffer.from(raw); // the read buffer is reused while the prepare runs
+    s.localTask = true;
+    prepareOn(s, conn, st).then(() => {
+      s.localTask = false;
+      if (s.phase === Phase.Closed) return;
+      setStatementId(kept, 5, conn.statement(st.key)!.serverId);
+      s.send(kept, null);
+      s.continueAfterLocal();
+    }, () => {
+      s.localTask = false;
+      s.continueAfterLocal(); // the execute will report the problem
+    });
+  });
+}
+
+/** COM_STMT_CLOSE: no response; the statement leaves the session. */
+export function closeStatement(s: ClientSession, p: Packet): void {
+  const id = p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0;
+  s.state.statements.delete(id); // the connections keep it prepared (bounded cache, shared)
+  if (s.state.cursorStatement === id) {
+    // Close the server-side cursor with the statement's reset.
+    s.state.pins &= ~PIN_CURSOR;
+    s.state.cursorStatement = 0;
+    const st = s.lease;
+    if (st !== null) st.needsReset = true;
+  }
+  maybeRelease(s);
+}
