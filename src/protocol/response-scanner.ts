@@ -19,7 +19,7 @@ import {
   SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
 } from './constants.js';
 import { peekLenenc } from './codec.js';
-import { eofStatusFlags, okStatusFlags, okTrackedVariable } from './responses.js';
+import { eofStatusFlags, okStatusFlags, okSessionGtid } from './responses.js';
 
 /** What the command expects back. */
 export const enum ResponseKind {
@@ -68,7 +68,7 @@ export class ResponseScanner {
   /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
   affectedRows = 0;
   insertId = 0;
-  /** Read `last_gtid` from OK packets' session-track data (causal reads). */
+  /** Read the GTID from OK packets' session-track data (causal reads). */
   trackGtid = false;
   /** The last GTID an OK of the current response reported, or null. */
   lastGtid: string | null = null;
@@ -211,7 +211,7 @@ export class ResponseScanner {
         if (first === OK_HEADER) {
           this.resultSet = false;
           this.readOkCounts(buf, off, avail);
-          if (this.trackGtid) this.lastGtid = okTrackedVariable(buf, off, avail, 'last_gtid') ?? this.lastGtid;
+          if (this.trackGtid) this.lastGtid = okSessionGtid(buf, off, avail) ?? this.lastGtid;
           this.endOfResult(okStatusFlags(buf, off, avail));
         } else if (first === ERR_HEADER) {
           this.failed = true;

@@ -80,11 +80,12 @@ export function hasSessionTrack(capabilities: number, statusFlags: number): bool
 
 
 /**
- * The value of one tracked system variable in an OK payload's session-state data (the
- * connection has CLIENT_SESSION_TRACK), e.g. MariaDB's `last_gtid` after a commit; null when
- * the packet carries none or is cut short. Reads bytes, allocates only the returned string.
+ * The GTID an OK payload's session-state data reports (the connection has
+ * CLIENT_SESSION_TRACK): MariaDB's tracked system variable `last_gtid`, or MySQL's GTIDS
+ * tracker (session_track_gtids=OWN_GTID). Null when the packet carries neither or is cut
+ * short. Reads bytes; allocates only the returned string.
  */
-export function okTrackedVariable(buf: Buffer, off: number, avail: number, name: string): string | null {
+export function okSessionGtid(buf: Buffer, off: number, avail: number): string | null {
   const end = off + avail;
   if (peekLenenc(buf, off + 1, end, scratch) < 0) return null; // affected rows
   if (peekLenenc(buf, scratch.pos, end, scratch) < 0) return null; // last insert id
@@ -106,14 +107,23 @@ export function okTrackedVariable(buf: Buffer, off: number, avail: number, name:
     if (dataLen < 0) return null;
     const dataStart = scratch.pos;
     const dataEnd = dataStart + dataLen;
-    if (type === 0 /* SESSION_TRACK_SYSTEM_VARIABLES */ && dataEnd <= stateEnd) {
+    if (dataEnd > stateEnd) return null;
+    if (type === SESSION_TRACK_SYSTEM_VARIABLES) {
       const nameLen = peekLenenc(buf, dataStart, dataEnd, scratch);
-      if (nameLen >= 0 && buf.toString('latin1', scratch.pos, scratch.pos + nameLen) === name) {
+      if (nameLen >= 0 && buf.toString('latin1', scratch.pos, scratch.pos + nameLen) === 'last_gtid') {
         const valueLen = peekLenenc(buf, scratch.pos + nameLen, dataEnd, scratch);
-        if (valueLen >= 0 && scratch.pos + valueLen <= dataEnd) return buf.toString('utf8', scratch.pos, scratch.pos + valueLen);
+        if (valueLen >= 0 && scratch.pos + valueLen <= dataEnd) return buf.toString('latin1', scratch.pos, scratch.pos + valueLen);
       }
+    } else if (type === SESSION_TRACK_GTIDS && dataLen > 1) {
+      // int<1> encoding specification (0: the GTID set as text), then string<lenenc>.
+      const gtidLen = peekLenenc(buf, dataStart + 1, dataEnd, scratch);
+      if (gtidLen >= 0 && scratch.pos + gtidLen <= dataEnd) return buf.toString('latin1', scratch.pos, scratch.pos + gtidLen);
     }
     pos = dataEnd;
   }
   return null;
 }
+
+/** Session-state change types (MySQL protocol docs, "OK_Packet"). */
+const SESSION_TRACK_SYSTEM_VARIABLES = 0;
+const SESSION_TRACK_GTIDS = 3;

@@ -100,7 +100,9 @@ async function restore(s: ClientSession, conn: BackendConn): Promise<void> {
   if (s.causal && !conn.gtidTracking) {
     // Have OK packets report the GTID of each commit (read by the scanner).
     if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) {
-      await command(conn, "SET @@SESSION.session_track_system_variables = CONCAT(@@SESSION.session_track_system_variables, ',last_gtid')", t);
+      await command(conn, s.mariadb
+        ? "SET @@SESSION.session_track_system_variables = CONCAT(@@SESSION.session_track_system_variables, ',last_gtid')"
+        : 'SET @@SESSION.session_track_gtids = OWN_GTID', t);
     }
     conn.gtidTracking = true;
   }
@@ -115,7 +117,8 @@ async function replicaCaughtUp(s: ClientSession, conn: BackendConn): Promise<boo
   const gtid = st.lastGtid;
   if (gtid === null || st.gtidReached.has(conn.backendId)) return true;
   const timeoutMs = s.clusterConfig?.causalReadTimeoutMs ?? 500;
-  const r = await queryScalar(conn, `SELECT MASTER_GTID_WAIT('${gtid}', ${(timeoutMs / 1000).toFixed(3)})`, timeoutMs + s.config.limits.connectTimeoutMs);
+  const fn = s.mariadb ? 'MASTER_GTID_WAIT' : 'WAIT_FOR_EXECUTED_GTID_SET';
+  const r = await queryScalar(conn, `SELECT ${fn}('${gtid}', ${(timeoutMs / 1000).toFixed(3)})`, timeoutMs + s.config.limits.connectTimeoutMs);
   if (r !== '0') return false;
   st.gtidReached.add(conn.backendId);
   return true;

@@ -49,7 +49,7 @@ export class SessionState {
   readonly gtidReached = new Set<string>();
 
   noteGtid(gtid: string): void {
-    if (gtid === this.lastGtid || !/^[0-9,-]+$/.test(gtid)) return;
+    if (gtid === this.lastGtid || !/^[0-9A-Fa-f:,-]+$/.test(gtid)) return; // goes into SQL text
     this.lastGtid = gtid;
     this.gtidReached.clear();
   }

@@ -117,6 +117,8 @@ export class ClientSession implements ConnOwner, RouteSession {
   afterCursor = false;
   /** Causal reads are on (the cluster asks for them and its servers are MariaDB). */
   causal = false;
+  /** The cluster's servers are MariaDB (else MySQL-compatible): which GTID functions to use. */
+  mariadb = false;
 
   readonly state = new SessionState();
   /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
@@ -236,8 +238,11 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.shape = loginShape(user, capabilities, mariadbCapabilities, charset, this.connectAttrs);
     this.scanner.setDeprecateEof((capabilities & CLIENT_DEPRECATE_EOF) !== 0);
     const cluster = this.host.pools.cluster(user.cluster);
-    // MASTER_GTID_WAIT and last_gtid are MariaDB's; MySQL servers keep the read-your-writes window.
-    this.causal = cluster?.causalReads === true && /mariadb/i.test(this.host.directory.greeting(user.cluster)?.serverVersion ?? '');
+    // MariaDB: last_gtid (tracked, or asked for) and MASTER_GTID_WAIT. MySQL: the GTIDS tracker
+    // and WAIT_FOR_EXECUTED_GTID_SET, which need session tracking; without it MySQL sessions
+    // keep the read-your-writes window.
+    this.mariadb = /mariadb/i.test(this.host.directory.greeting(user.cluster)?.serverVersion ?? '');
+    this.causal = cluster?.causalReads === true && (this.mariadb || (capabilities & CLIENT_SESSION_TRACK) !== 0);
   }
 
   // ---------------------------------------------------------------- hand-off
