@@ -9,6 +9,7 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { AdoptMsg, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
+import { warmUpCode } from './code-warm-up.js';
 import { CloseReason } from '../observability/close-reasons.js';
 import type { RemoteSession } from './session-host.js';
 import { SessionReceiver } from './handoff.js';
@@ -52,6 +53,7 @@ export function runWorker(): void {
         await server.prepare();
         // Take over warm: open the connections the workers already running hold (bounded wait).
         await Promise.race([server.pools.warm(msg.warm ?? []), new Promise((r) => setTimeout(r, WARM_UP_LIMIT_MS).unref())]);
+        await warmUpCode(server, WARM_UP_LIMIT_MS).catch((err: Error) => log.warn('code warm-up failed (first statements will be slower)', { error: err.message }));
         await server.listen(msg.config.listen.host, msg.config.listen.port);
         channel.ack(msg.seq, true);
         channel.post('ready', { version: VERSION, pid: process.pid });

@@ -34,7 +34,7 @@ export async function runSoakCli(args: string[]): Promise<void> {
     say(`dbmesh on port ${dbmesh.port}; ${connections} connections at ${rate || 'max'} statements/s; ${upgrades} upgrades, ${reloads} reloads`);
     const r = await runSoak({
       port: dbmesh.port, directPort: sb.primary.port, configPath: dbmesh.configPath, connections,
-      versions: ['1.0.0-soak.a', '1.0.0-soak.b'], upgrades, reloads, steadyMs: 5000, targetRate: rate, log: say,
+      versions: ['1.0.0-soak.a', '1.0.0-soak.b'], upgrades, reloads, steadyMs: 1500, targetRate: rate, log: say,
     });
     const ratio = r.steadyP99Ms > 0 ? r.upgradeP99Ms / r.steadyP99Ms : 0;
     const handoffs = dbmesh.logs.filter((l) => l.message === 'session adopted').map((l) => Number(l.handoff_ms)).sort((a, b) => a - b);

@@ -20,7 +20,11 @@ export interface SoakOptions {
   readonly versions: readonly [string, string];
   readonly upgrades: number; // each flips between the two versions
   readonly reloads: number;
-  readonly steadyMs: number; // steady-state measurement before the first upgrade
+  /**
+   * Steady-state measurement right before each upgrade (so steady and upgrade samples share
+   * the machine's drift and come in equal numbers, as scripts/bench interleaves its targets).
+   */
+  readonly steadyMs: number;
   /**
    * Statements per second over all connections (0 = as fast as possible). A paced load
    * measures what an upgrade adds to latency; a saturating one measures CPU queueing on a
@@ -76,6 +80,9 @@ async function adminPost(configPath: string, route: string, body: unknown): Prom
   }
 }
 
+/** Load before any measurement: pools fill and the code is compiled. */
+const WARM_UP_MS = 2000;
+
 /** A statement that never answers is a failure, not a hang. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -112,7 +119,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     raw.on('end', () => { if (!stopping) report.disconnects++; });
   });
   const acknowledged: number[] = [];
-  let phase: 'steady' | 'upgrade' | 'other' = 'steady';
+  let phase: 'steady' | 'upgrade' | 'other' = 'other';
   const steady: number[] = [];
   const during: number[] = [];
   let stopping = false;
@@ -179,13 +186,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   };
 
   const workers = Array.from({ length: o.connections }, (_, w) => worker(w + 1));
-  await new Promise((r) => setTimeout(r, o.steadyMs)); // measure steady state for a while
-  phase = 'other';
+  await new Promise((r) => setTimeout(r, WARM_UP_MS)); // pools fill, code warms: not measured
 
   const total = Math.max(o.upgrades, o.reloads);
   for (let k = 0; k < total; k++) {
     if (k < o.upgrades) {
       const to = o.versions[(k + 1) % 2]!;
+      phase = 'steady';
+      await new Promise((r) => setTimeout(r, o.steadyMs)); // a measurement window, not synchronisation
       phase = 'upgrade';
       upgradeStartedAt = performance.now();
       const r = await adminPost(o.configPath, '/api/upgrade', { version: to });
