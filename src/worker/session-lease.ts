@@ -156,7 +156,10 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
     s.localTask = false;
     if (s.phase === Phase.Closed) return;
     then(conn, copy);
+    // Either way the client may have sent more while we waited: the rest of a >16 MiB
+    // command (streamed now that it was sent) or its next command.
     if (!s.awaiting) s.continueAfterLocal();
+    else s.pump();
   }, (err: unknown) => {
     s.localTask = false;
     if (s.phase === Phase.Closed) return;

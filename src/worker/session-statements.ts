@@ -112,6 +112,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
       s.localTask = false;
       if (s.phase === Phase.Closed) return;
       sendExecute(s, conn, st, v.key, kept, at);
+      s.pump(); // the rest of a >16 MiB execute may be waiting in the assembler
     }, (err: unknown) => {
       s.localTask = false;
       if (s.phase === Phase.Closed) return;
