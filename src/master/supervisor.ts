@@ -7,6 +7,7 @@
  */
 import type { WarmShape } from '../ipc/messages.js';
 import { lowerWhileBooting } from './boot-priority.js';
+import { WarmMemory, averageShapes } from './warm-memory.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { logger } from '../observability/logger.js';
@@ -36,10 +37,12 @@ export class Supervisor {
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
   private readonly alerts = new Map<number, string>();
+  private readonly warmMemory: WarmMemory;
 
   constructor(public config: Config, readonly configPath: string, readonly masterVersion: string) {
     this.release = activeRelease(config.releases.dir);
     this.router = new HandoffRouter((from) => this.pickTarget(from));
+    this.warmMemory = new WarmMemory(config.releases.dir, this.log);
     this.watchdog = new MemoryWatchdog(config.watchdog, () => this.workers.filter((w) => w.state === 'ready' || w.state === 'draining'), (v) => this.onMemoryVerdicts(v.soft, v.hard));
   }
 
@@ -55,6 +58,7 @@ export class Supervisor {
     const w = WorkerHandle.spawn(release, slot, this.allocatePrefix(), restarts);
     this.workers.push(w);
     this.router.attach(w);
+    w.onStats = () => this.warmMemory.note(this.liveWarmLists());
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
@@ -73,20 +77,16 @@ export class Supervisor {
 
   /**
    * What a new worker should open before it serves: per login shape, the average number of
-   * backend connections the running workers hold (it is about to take a share of their load).
+   * backend connections the running workers hold (it is about to take a share of their load),
+   * or, with none running (a fresh start), what the last run's workers held.
    */
   private warmShare(): WarmShape[] {
-    const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'draining');
-    if (live.length === 0) return [];
-    const sums = new Map<string, WarmShape>();
-    for (const w of live) {
-      for (const s of w.warm) {
-        const key = `${s.cluster}\0${s.backend}\0${s.backendUser}\0${s.capabilities}\0${s.mariadbCapabilities}\0${s.charset}`;
-        const prev = sums.get(key);
-        sums.set(key, prev === undefined ? s : { ...prev, open: prev.open + s.open });
-      }
-    }
-    return [...sums.values()].map((s) => ({ ...s, open: Math.ceil(s.open / live.length) }));
+    const live = this.liveWarmLists();
+    return live.length === 0 ? this.warmMemory.remembered() : averageShapes(live);
+  }
+
+  private liveWarmLists(): (readonly WarmShape[])[] {
+    return this.workers.filter((w) => w.state === 'ready' || w.state === 'draining').map((w) => w.warm);
   }
 
   private allocatePrefix(): number {

@@ -17,6 +17,8 @@ export class WorkerHandle {
   pools: Record<string, readonly PoolFigures[]> = {};
   /** Backend connections this worker holds per login shape (from its last report). */
   warm: readonly WarmShape[] = [];
+  /** Called after each stats report (the supervisor remembers the pools' shapes). */
+  onStats: (() => void) | null = null;
   /** What the worker reported when it finished draining. */
   drained: { moved: number; closed: number } | null = null;
   rssBytes = 0;
@@ -43,6 +45,7 @@ export class WorkerHandle {
       if (m.pinned !== null && typeof m.pinned === 'object') this.pinned = m.pinned as Record<string, number>;
       if (m.pools !== null && typeof m.pools === 'object') this.pools = m.pools as Record<string, PoolFigures[]>;
       if (Array.isArray(m.warm)) this.warm = m.warm as WarmShape[];
+      this.onStats?.();
     });
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code: number | null, signal: string | null) => {

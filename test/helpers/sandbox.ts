@@ -86,3 +86,8 @@ export async function rootQuery(server: SandboxServer, sql: string): Promise<str
   const { stdout } = await run('mariadb', args, QUERY_TIMEOUT_MS);
   return stdout;
 }
+
+/** Sessions of `user` on `server` (e.g. dbmesh's backend connections for the tests' app user). */
+export async function sessionsOf(server: SandboxServer, user = 'app'): Promise<number> {
+  return Number((await rootQuery(server, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${user}'`)).trim());
+}

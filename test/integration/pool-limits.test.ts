@@ -7,14 +7,9 @@
 import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
-import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
+import { rootQuery, sessionsOf, type SandboxInfo } from '../helpers/sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { connect, scalar } from '../helpers/control.js';
-
-/** Connections the primary has from the app user (dbmesh's pool; tests connect through it). */
-async function appConnections(sb: SandboxInfo): Promise<number> {
-  return Number((await rootQuery(sb.primary, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")).trim());
-}
 
 describe('pool limits', function () {
   this.timeout(60000);
@@ -75,7 +70,7 @@ describe('pool limits', function () {
     await a.query('COMMIT');
     await b.query('COMMIT');
     expect(Number(await scalar(c, 'SELECT 7')), 'the session still works').to.equal(7);
-    expect(await appConnections(sb), 'backend connections').to.be.at.most(2);
+    expect(await sessionsOf(sb.primary), 'backend connections').to.be.at.most(2);
   });
 
   it('keeps at most maxPreparedPerConnection statements on each backend connection', async function () {
@@ -99,10 +94,10 @@ describe('pool limits', function () {
     const [a, b] = [await client(), await client()];
     await Promise.all([a.query('BEGIN'), b.query('BEGIN')]);
     await Promise.all([a.query('COMMIT'), b.query('COMMIT')]);
-    expect(await appConnections(sb)).to.equal(2);
+    expect(await sessionsOf(sb.primary)).to.equal(2);
     // A timed rule: the pool closes them on its housekeeping tick after 1 s idle.
     const deadline = Date.now() + 10000;
-    while (await appConnections(sb) > 0) {
+    while (await sessionsOf(sb.primary) > 0) {
       if (Date.now() > deadline) throw new Error('idle connections were not closed within 10 s');
       await new Promise((r) => setTimeout(r, 200));
     }
