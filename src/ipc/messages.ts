@@ -4,7 +4,6 @@
  * A master drives workers of older or newer releases, so receivers ignore unknown fields and
  * count (never crash on) unknown actions. Bump IPC_VERSION only for incompatible changes.
  */
-import type { ExportedState } from '../worker/session-state.js';
 import type { PoolStats } from '../pool/backend-pool.js';
 import type { Config } from '../config/types.js';
 
@@ -32,6 +31,20 @@ export interface SessionSnapshot {
   readonly readOnlyTransaction: boolean;
   /** The backend connection moving with the session (pinned or in a transaction), or null. */
   readonly conn: MovedConn | null;
+}
+
+/** A session's portable state (schema, replayed variables, pins, prepared statements...), as it travels in a hand-off. */
+export interface ExportedState {
+  readonly schema: string | null;
+  readonly vars: [string, string][];
+  readonly pins: number;
+  readonly cursorStatement: number;
+  readonly statements: { id: number; sql: string; schema: string | null; params: number; columns: number; types: string | null }[];
+  readonly nextStatementId: number;
+  readonly lastInsertId: number;
+  readonly rowCount: number;
+  readonly readYourWritesUntil: number;
+  readonly lastGtid?: string | null;
 }
 
 export interface MovedConn {

@@ -5,6 +5,7 @@
  * LAST_INSERT_ID()/ROW_COUNT() as the server reported them to this session.
  */
 import type { StatementFacts } from '../sql/classifier.js';
+import type { ExportedState } from '../ipc/messages.js';
 import { applyAssignments, replayStatements, type SessionAssignment } from '../sql/session-assignments.js';
 
 /** A client's prepared statement: dbmesh's id for it and what re-preparing it needs. */
@@ -112,17 +113,4 @@ export class SessionState {
     this.readYourWritesUntil = e.readYourWritesUntil;
     this.lastGtid = e.lastGtid ?? null;
   }
-}
-
-export interface ExportedState {
-  readonly schema: string | null;
-  readonly vars: [string, string][];
-  readonly pins: number;
-  readonly cursorStatement: number;
-  readonly statements: { id: number; sql: string; schema: string | null; params: number; columns: number; types: string | null }[];
-  readonly nextStatementId: number;
-  readonly lastInsertId: number;
-  readonly rowCount: number;
-  readonly readYourWritesUntil: number;
-  readonly lastGtid?: string | null;
 }
