@@ -33,6 +33,11 @@ export const enum ResponseKind {
   FieldList,
   /** Exactly one packet: OK/ERR/EOF or COM_STATISTICS' string. */
   Single,
+  /**
+   * COM_STMT_EXECUTE that asked for a cursor (CURSOR_TYPE_READ_ONLY): as Result, except that
+   * a result set may end right after its column definitions when the server opened a cursor.
+   */
+  CursorResult,
 }
 
 const enum Phase {
@@ -77,6 +82,15 @@ export class ResponseScanner {
   private prepColumns = 0;
   private doneAtEnd = false;
   private continuation = false;
+  /**
+   * Which status flags may change where the response ends. Servers set flags that describe
+   * the session, not this response: a stored program with an open cursor reports
+   * SERVER_STATUS_CURSOR_EXISTS on a plain COM_QUERY's result sets, and a fetch's EOF may
+   * carry SERVER_MORE_RESULTS_EXISTS left by the execute that opened the cursor. Each flag
+   * is believed only for the commands it can describe.
+   */
+  private moreResultsMatter = false;
+  private cursorMatters = false;
   // current packet
   private remaining = 0; // payload bytes still to pass
   private curLen = 0;
@@ -110,8 +124,10 @@ export class ResponseScanner {
     this.lastGtid = null;
     this.doneAtEnd = false;
     this.continuation = false;
+    this.moreResultsMatter = kind === ResponseKind.Result || kind === ResponseKind.CursorResult;
+    this.cursorMatters = kind === ResponseKind.CursorResult;
     switch (kind) {
-      case ResponseKind.Result: this.phase = Phase.First; break;
+      case ResponseKind.Result: case ResponseKind.CursorResult: this.phase = Phase.First; break;
       case ResponseKind.Prepare: this.phase = Phase.PrepareFirst; break;
       case ResponseKind.Fetch: this.phase = Phase.Rows; break;
       case ResponseKind.FieldList: this.phase = Phase.FieldList; break;
@@ -196,7 +212,7 @@ export class ResponseScanner {
 
   private endOfResult(flags: number): void {
     if (flags >= 0) this.statusFlags = flags;
-    if (flags >= 0 && flags & SERVER_MORE_RESULTS_EXISTS) this.phase = Phase.First;
+    if (this.moreResultsMatter && flags >= 0 && flags & SERVER_MORE_RESULTS_EXISTS) this.phase = Phase.First;
     else this.doneAtEnd = true;
   }
 
@@ -234,13 +250,16 @@ export class ResponseScanner {
         return;
       case Phase.ColumnsEof: {
         if (first === ERR_HEADER) {
+          this.failed = true;
           this.doneAtEnd = true;
           return;
         }
         const flags = eofStatusFlags(buf, off, avail);
         if (flags >= 0) this.statusFlags = flags;
-        // A cursor was opened: rows come later through COM_STMT_FETCH.
-        if (flags >= 0 && flags & SERVER_STATUS_CURSOR_EXISTS) this.endOfResult(flags);
+        // The execute asked for a cursor and the server opened one: rows come later through
+        // COM_STMT_FETCH. (With CLIENT_DEPRECATE_EOF an OK-terminator says so instead, and
+        // the Rows phase ends the result on it.)
+        if (this.cursorMatters && flags >= 0 && flags & SERVER_STATUS_CURSOR_EXISTS) this.endOfResult(flags);
         else this.phase = Phase.Rows;
         return;
       }

@@ -37,6 +37,11 @@ export function runWorker(): void {
   // and a stray HUP/USR2 must not kill a worker. The master drains workers over IPC.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR2'] as const) process.on(sig, () => {});
 
+  // A bug that escapes every session's own barrier (session.internalError) is logged, not
+  // fatal: exiting would drop every session of this worker for the fault of one.
+  process.on('uncaughtException', (err) => log.error('uncaught exception (a dbmesh bug); the worker goes on', { error: err.message, stack: err.stack }));
+  process.on('unhandledRejection', (err) => log.error('unhandled promise rejection (a dbmesh bug); the worker goes on', { error: (err as Error)?.message ?? String(err), stack: (err as Error)?.stack }));
+
   process.on('disconnect', () => {
     log.warn('master went away; exiting');
     process.exit(0);

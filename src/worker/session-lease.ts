@@ -166,7 +166,7 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
     giveBack(s);
     s.fail(s.asFailure(err), 1);
     s.continueAfterLocal();
-  });
+  }).catch((err: unknown) => s.internalError(err, 'command after connection wait'));
 }
 
 /** Give the held connection back to its pool unless the session must keep it. */

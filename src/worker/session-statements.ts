@@ -17,7 +17,8 @@ import { CLIENT_DEPRECATE_EOF, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET 
 import { frame, type Packet } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
 import { encodeErr, encodeOk } from '../protocol/responses.js';
-import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes } from '../protocol/prepared.js';
+import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes, type ExecuteLayout } from '../protocol/prepared.js';
+import { MalformedPacket } from '../protocol/codec.js';
 import { classify } from '../sql/classifier.js';
 import { PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
@@ -118,7 +119,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
       if (s.phase === Phase.Closed) return;
       s.fail(s.asFailure(err), 1);
       s.continueAfterLocal();
-    });
+    }).catch((err: unknown) => s.internalError(err, 'execute after prepare'));
   });
 }
 
@@ -132,20 +133,32 @@ function variantFor(s: ClientSession, conn: BackendConn, st: SessionStatement): 
 function sendExecute(s: ClientSession, conn: BackendConn, st: SessionStatement, key: string, raw: Buffer, at: number): void {
   const cached = conn.statement(key)!;
   const payload = raw.subarray(at);
-  if (st.params > 0) {
-    const layout = parseExecute(payload, st.params);
+  // A malformed execute goes to the server as sent (under the connection's statement id):
+  // the server's own answer (1835 malformed packet, 1210 wrong arguments) is the right one.
+  const layout = st.params > 0 ? executeLayout(payload, st.params) : null;
+  if (layout !== null) {
     if (layout.newParamsBound) {
       const types = paramTypes(payload, layout);
       if (st.types === null || !types.equals(st.types)) st.types = types;
     } else if (st.types !== null && cached.lastTypes !== st.types) {
       raw = frame(withParamTypes(payload, layout, st.types, cached.serverId), 0).bytes;
       cached.lastTypes = st.types;
-      return s.send(raw, ResponseKind.Result);
+      return s.send(raw, s.afterCursor ? ResponseKind.CursorResult : ResponseKind.Result);
     }
     cached.lastTypes = st.types;
   }
   setStatementId(raw, at + 1, cached.serverId);
-  s.send(raw, ResponseKind.Result);
+  s.send(raw, s.afterCursor ? ResponseKind.CursorResult : ResponseKind.Result);
+}
+
+/** The layout of a COM_STMT_EXECUTE, or null when it is malformed (the server will say so). */
+function executeLayout(payload: Buffer, params: number): ExecuteLayout | null {
+  try {
+    return parseExecute(payload, params);
+  } catch (err) {
+    if (err instanceof MalformedPacket) return null;
+    throw err;
+  }
 }
 
 /** FETCH, SEND_LONG_DATA, RESET: need the statement on the connection that will run it. */
@@ -204,7 +217,7 @@ export function onStatementCommand(s: ClientSession, p: Packet, kind: ResponseKi
     }, () => {
       s.localTask = false;
       s.continueAfterLocal(); // the execute will report the problem
-    });
+    }).catch((err: unknown) => s.internalError(err, 'long data after prepare'));
   });
 }
 

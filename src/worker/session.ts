@@ -151,7 +151,13 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.auth = null;
     this.handshakeTimer = null;
     client.setNoDelay(true);
-    clientInput.handler = (c: Buffer) => this.onClientData(c);
+    clientInput.handler = (c: Buffer) => {
+      try {
+        this.onClientData(c);
+      } catch (err) {
+        this.internalError(err, 'client input');
+      }
+    };
     client.on('error', (err: NodeJS.ErrnoException) => {
       this.closeDetail = `client socket: ${err.code ?? err.message}`;
       this.close(CloseReason.CLIENT_NETWORK);
@@ -546,11 +552,11 @@ export class ClientSession implements ConnOwner, RouteSession {
   runLocally(task: Promise<unknown>): void {
     this.localTask = true;
     this.scanner.reset();
-    void task.catch(() => undefined).then(() => {
+    task.then(() => {
       this.localTask = false;
       if (this.phase !== Phase.Commands) return;
       this.continueAfterLocal();
-    });
+    }).catch((err: unknown) => this.internalError(err, 'local command'));
   }
 
   /** Send a statement dbmesh wrote (a translated KILL) to one backend and relay its answer. */
@@ -637,6 +643,14 @@ export class ClientSession implements ConnOwner, RouteSession {
   // ---------------------------------------------------------------- backend output (ConnOwner)
 
   onBackendData(chunk: Buffer): void {
+    try {
+      this.relayBackend(chunk);
+    } catch (err) {
+      this.internalError(err, 'backend response');
+    }
+  }
+
+  private relayBackend(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
     const c = this.collector;
     if (c !== null) {
@@ -680,7 +694,7 @@ export class ClientSession implements ConnOwner, RouteSession {
     }, () => undefined).then(() => {
       this.localTask = false;
       if (this.phase !== Phase.Closed) this.endOfCommand();
-    });
+    }).catch((err: unknown) => this.internalError(err, 'GTID read'));
   }
 
   /** The command's response is complete. Internal (session-*.ts). */
@@ -800,6 +814,22 @@ export class ClientSession implements ConnOwner, RouteSession {
   /** Relay a raw packet to the client with a new sequence id. */
   writeToClient(raw: Buffer, seq: number): void {
     this.client.write(setSeq(raw, seq));
+  }
+
+  /**
+   * The last line of defence: an exception escaped while serving this session (a bug, or
+   * input no parser anticipated). Only this session ends; the worker and every other session
+   * go on. Where in the conversation it happened is unknown, so the session cannot answer
+   * with an ERR: it closes, and its backend connection (maybe mid-response) is discarded.
+   */
+  internalError(err: unknown, where: string): void {
+    const e = err as Error;
+    this.host.log.error('internal error while serving a session; closing it', {
+      conn_id: this.id, user: this.user?.name ?? null, where, error: e?.message ?? String(err), stack: e?.stack,
+    });
+    this.closeDetail = `internal error in ${where}`;
+    this.awaiting = true; // not idle: the held connection cannot be trusted
+    this.close(CloseReason.INTERNAL);
   }
 
   close(reason: CloseReason): void {

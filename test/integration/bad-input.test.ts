@@ -16,7 +16,7 @@ import { encodeHandshakeResponse } from '../../src/protocol/handshake.js';
 import { nativePasswordScramble } from '../../src/protocol/auth.js';
 import { decodeErr, type ErrFields } from '../../src/protocol/responses.js';
 import { frame } from '../../src/protocol/framing.js';
-import { CLIENT_PROTOCOL_41, COM_QUERY, MYSQL_NATIVE_PASSWORD } from '../../src/protocol/constants.js';
+import { CLIENT_PROTOCOL_41, COM_QUERY, COM_STMT_EXECUTE, COM_STMT_PREPARE, MYSQL_NATIVE_PASSWORD } from '../../src/protocol/constants.js';
 
 type Log = Record<string, unknown>;
 
@@ -44,6 +44,12 @@ function expectErr(o: Outcome, errno: number, sqlState: string): void {
   expect(o.err, 'an ERR packet').to.not.equal(null);
   expect([o.err!.errno, o.err!.sqlState]).to.deep.equal([errno, sqlState]);
 }
+
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
 
 const query = (sql: string | Buffer): Buffer => Buffer.concat([Buffer.from([COM_QUERY]), Buffer.isBuffer(sql) ? sql : Buffer.from(sql, 'utf8')]);
 
@@ -304,6 +310,48 @@ describe('bad client input', function () {
       expect(await backendOf(next), 'same backend connection reused').to.deep.equal(backend);
       next.destroy();
     });
+
+    /** COM_STMT_PREPARE on a logged-in hand client; returns the server's statement id. */
+    async function prepareOn(c: HandClient, sql: string): Promise<number> {
+      const answer = await c.captureAfter(() => c.send(Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(sql)]), 0));
+      expect(answer[4], 'PREPARE_OK').to.equal(0x00);
+      return answer.readUInt32LE(5);
+    }
+
+    // Issue 8 #0: a 7-byte COM_STMT_EXECUTE for a two-parameter statement threw
+    // MalformedPacket on the fast path and killed the worker (every session on it dropped).
+    for (const [name, tail] of [
+      ['cut before the null bitmap ends (the 7-byte packet)', [0x00, 0x01]],
+      ['cut inside iteration count', [0x00, 0x01, 0x00, 0x00]],
+      ['new-params-bound without types', [0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01]],
+      ['types cut short', [0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08]],
+    ] as const) {
+      it(`answers a malformed COM_STMT_EXECUTE (${name}) as MariaDB does, in one write or split, and survives`, async () => {
+        const direct = await HandClient.connect(sb.primary.host, sb.primary.port);
+        open.push(direct);
+        await direct.login('app', 'app_pw', { database: 'dbmesh_test' });
+        const bystander = await loggedIn();
+        const execute = (id: number): Buffer => Buffer.concat([Buffer.from([COM_STMT_EXECUTE]), u32(id), Buffer.from(tail)]);
+        direct.send(execute(await prepareOn(direct, 'SELECT ?, ?')), 0);
+        const expected = await outcome(direct, 1000);
+        expect(expected.err, 'MariaDB answers with an ERR').to.not.equal(null);
+        for (const split of [false, true]) {
+          const c = await loggedIn();
+          const bytes = frame(execute(await prepareOn(c, 'SELECT ?, ?')), 0).bytes;
+          if (split) {
+            c.writeRaw(bytes.subarray(0, 3));
+            await new Promise((r) => setImmediate(r));
+            c.writeRaw(bytes.subarray(3));
+          } else c.writeRaw(bytes);
+          const o = await outcome(c, 1000);
+          expectErr(o, expected.err!.errno, expected.err!.sqlState);
+          expect(o.closed, 'the session stays').to.equal(false);
+          expect(await c.query('SELECT 7')).to.deep.equal({ kind: 'rows', rows: [['7']] });
+        }
+        expect(await bystander.query('SELECT 8')).to.deep.equal({ kind: 'rows', rows: [['8']] });
+        expect(dbmesh.workerPids().sort(), 'no worker died').to.deep.equal(workersAtStart);
+      });
+    }
 
     it('closes when a client sends half a command header and closes', async () => {
       const c = await loggedIn();

@@ -2,8 +2,7 @@
 // procedure, multi-statements and warnings must print exactly what it prints against the
 // primary; `status`, LOAD DATA LOCAL INFILE (allowed and refused) and a wrong password behave
 // as the server would.
-import { execFile } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -11,38 +10,9 @@ import { expect } from 'chai';
 import { rootQuery, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { mariadb, type CliResult } from '../helpers/cli-clients.js';
 
-const CLI_TIMEOUT_MS = 60_000;
 const INFILE_ROWS = 50_000;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** What the client reads on stdin: nothing, a string, or a file (as `mariadb < file`). */
-type Stdin = { text: string } | { file: string } | null;
-
-/**
- * Runs `mariadb --no-defaults -h 127.0.0.1 -P port ...args` with the given stdin.
- * Never rejects on a non-zero exit: the exit code is part of what the tests check.
- */
-function mariadb(port: number, args: string[], stdin: Stdin = null): Promise<CliResult> {
-  const argv = ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), ...args];
-  return new Promise((resolve, reject) => {
-    const child = execFile('mariadb', argv, { timeout: CLI_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') {
-        reject(new Error(`mariadb ${argv.join(' ')}: ${err.message}\n${stderr}`));
-        return;
-      }
-      resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
-    });
-    child.stdin!.on('error', () => {}); // the client may exit before reading all of stdin
-    if (stdin !== null && 'file' in stdin) createReadStream(stdin.file).pipe(child.stdin!);
-    else child.stdin!.end(stdin?.text ?? '');
-  });
-}
 
 const APP = ['-u', 'app', '-papp_pw'];
 const BATCH = [...APP, '--batch', '--default-character-set=utf8mb4'];

@@ -12,7 +12,7 @@ import {
 import { frame } from '../../../src/protocol/framing.js';
 import { cutAt } from '../../helpers/chunks.js';
 
-type KindName = 'Result' | 'Prepare' | 'Fetch' | 'FieldList' | 'Single';
+type KindName = 'Result' | 'Prepare' | 'Fetch' | 'FieldList' | 'Single' | 'CursorResult';
 
 interface Fixture {
   readonly name: string;
@@ -199,7 +199,7 @@ const FIXTURES: readonly Fixture[] = [
       '7374067363616e5f74067363616e5f74046e6f7465046e6f74650c2d00fcff0300fc100000000005000005fe00000200',
   },
   {
-    name: 'execute_cursor', deprecateEof: false, kind: 'Result',
+    name: 'execute_cursor', deprecateEof: false, kind: 'CursorResult',
     hex:
       '010000010331000002036465660b64626d6573685f74657374067363616e5f74067363616e5f740269640269640c3f00' +
       '0b00000003011000000035000003036465660b64626d6573685f74657374067363616e5f74067363616e5f74046e616d' +
@@ -470,7 +470,7 @@ const FIXTURES: readonly Fixture[] = [
       '7374067363616e5f74067363616e5f74046e6f7465046e6f74650c2d00fcff0300fc1000000000',
   },
   {
-    name: 'execute_cursor', deprecateEof: true, kind: 'Result',
+    name: 'execute_cursor', deprecateEof: true, kind: 'CursorResult',
     hex:
       '010000010331000002036465660b64626d6573685f74657374067363616e5f74067363616e5f740269640269640c3f00' +
       '0b00000003011000000035000003036465660b64626d6573685f74657374067363616e5f74067363616e5f74046e616d' +
@@ -583,9 +583,26 @@ const KIND: Record<KindName, ResponseKind> = {
   Fetch: ResponseKind.Fetch,
   FieldList: ResponseKind.FieldList,
   Single: ResponseKind.Single,
+  CursorResult: ResponseKind.CursorResult,
 };
 
 const bytesOf = (hex: string): Buffer => Buffer.from(hex, 'hex');
+
+/**
+ * A copy of a response with `flag` set in every classic EOF (status at payload offset 3) and
+ * every OK-terminator (0xfe, status after two one-byte lenencs in these fixtures).
+ */
+function withFlagOnEveryEnd(bytes: Buffer, flag: number): Buffer {
+  const out = Buffer.from(bytes);
+  for (let pos = 0; pos + 4 <= out.length;) {
+    const len = out.readUIntLE(pos, 3);
+    const p = pos + 4;
+    if (out[p] === 0xfe && len < 9 && len >= 5) out.writeUInt16LE(out.readUInt16LE(p + 3) | flag, p + 3);
+    else if (out[p] === 0xfe && len >= 7 && out[p + 1]! < 0xfb && out[p + 2]! < 0xfb) out.writeUInt16LE(out.readUInt16LE(p + 3) | flag, p + 3);
+    pos = p + len;
+  }
+  return out;
+}
 
 interface Framed {
   readonly len: number;
@@ -788,6 +805,31 @@ describe('protocol/response-scanner', () => {
           ['ok_do', A], ['ok_begin', A | T], ['text_in_trans', A | T], ['ok_commit', A],
           ['set_autocommit_off', 0], ['text_autocommit_off', 0], ['set_autocommit_on', A],
         ]);
+      });
+
+      // Issue 8 #1: a stored program with an open cursor makes MariaDB set
+      // SERVER_STATUS_CURSOR_EXISTS on a plain COM_QUERY's result sets; read as "a cursor was
+      // opened", the response seemed to end after the column definitions and the session
+      // hung waiting for a response that had already been relayed.
+      it('ends a COM_QUERY result set at its last row even when its flags say a cursor exists', () => {
+        const f = fixture('text_in_trans', deprecateEof);
+        const bytes = withFlagOnEveryEnd(bytesOf(f.hex), SERVER_STATUS_CURSOR_EXISTS);
+        const s = new ResponseScanner(deprecateEof);
+        s.begin(ResponseKind.Result);
+        expect(s.scan(bytes)).to.equal(bytes.length);
+        s.begin(ResponseKind.CursorResult);
+        const cursorEnd = s.scan(bytes);
+        if (deprecateEof) expect(cursorEnd, 'no EOF after the columns: the rows end it').to.equal(bytes.length);
+        else expect(cursorEnd, 'a cursor execute ends after the column EOF').to.be.below(bytes.length);
+      });
+
+      it('ends a COM_STMT_FETCH answer at its terminator even when it says more results exist', () => {
+        const f = fixture('fetch_some', deprecateEof);
+        const bytes = withFlagOnEveryEnd(bytesOf(f.hex), SERVER_MORE_RESULTS_EXISTS);
+        const s = new ResponseScanner(deprecateEof);
+        s.begin(ResponseKind.Fetch);
+        expect(s.scan(bytes)).to.equal(bytes.length);
+        expect(s.busy).to.equal(false);
       });
 
       it('reports an opened cursor, then the last row sent by COM_STMT_FETCH', () => {
