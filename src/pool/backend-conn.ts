@@ -9,7 +9,6 @@ import type { SocketInput } from './socket-input.js';
 import type { BackendSession } from './backend-connect.js';
 import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, COM_STMT_CLOSE } from '../protocol/constants.js';
 import type { UserConfig } from '../config/types.js';
-import { frame } from '../protocol/framing.js';
 
 /** Whoever holds the connection now: receives its bytes and its end. */
 export interface ConnOwner {
@@ -38,6 +37,9 @@ export interface LoginShape {
   readonly charset: number;
   readonly connectAttrs: Buffer | null;
 }
+
+/** A COM_STMT_CLOSE packet: header (4) + command (1) + statement id (4). */
+const STMT_CLOSE_PACKET = 9;
 
 /** Capabilities that only matter at login; connections differing in them are interchangeable. */
 const LOGIN_ONLY_CAPS = CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS;
@@ -79,6 +81,12 @@ export class BackendConn {
   dead = false;
   /** Prepared statements, least recently used first (Map order; re-inserted on use). */
   private readonly statements = new Map<string, CachedStatement>();
+  /**
+   * Server statement ids to close (COM_STMT_CLOSE, which has no response) before the next
+   * command: written at once when the connection is idle in its pool, otherwise just before
+   * its borrower's next command, never in the middle of a command or a response.
+   */
+  private pendingCloses: number[] | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -140,18 +148,64 @@ export class BackendConn {
     return s;
   }
 
-  /** Remember a statement; closes (on the server) the least recently used ones over `max`. */
+  /**
+   * Remember a statement; the server copy it replaces (the same text prepared again) and the
+   * least recently used ones over `max` are closed on the server.
+   */
   rememberStatement(key: string, st: CachedStatement, max: number): void {
+    const replaced = this.statements.get(key);
+    if (replaced !== undefined && replaced.serverId !== st.serverId) this.queueClose(replaced.serverId);
     this.statements.delete(key);
     this.statements.set(key, st);
+    this.evictTo(max);
+  }
+
+  /** Close the least recently used statements until at most `max` remain; returns how many went. */
+  evictTo(max: number): number {
+    let n = 0;
     while (this.statements.size > max) {
       const [oldKey, old] = this.statements.entries().next().value as [string, CachedStatement];
       this.statements.delete(oldKey);
-      const payload = Buffer.alloc(5);
-      payload[0] = COM_STMT_CLOSE;
-      payload.writeUInt32LE(old.serverId, 1);
-      this.socket.write(frame(payload, 0).bytes); // no response
+      this.queueClose(old.serverId);
+      n++;
     }
+    return n;
+  }
+
+  /** No session needs this statement any more: close it on the server. */
+  dropStatement(key: string): void {
+    const st = this.statements.get(key);
+    if (st === undefined) return;
+    this.statements.delete(key);
+    this.queueClose(st.serverId);
+  }
+
+  private queueClose(serverId: number): void {
+    (this.pendingCloses ??= []).push(serverId);
+    if (this.owner === null) this.flushCloses();
+  }
+
+  /** Write the queued COM_STMT_CLOSEs. Only at a command boundary (they have no response). */
+  flushCloses(): void {
+    const ids = this.pendingCloses;
+    if (ids === null) return;
+    this.pendingCloses = null;
+    if (this.dead || !this.socket.writable) return;
+    const out = Buffer.allocUnsafe(ids.length * STMT_CLOSE_PACKET);
+    for (let i = 0; i < ids.length; i++) {
+      const at = i * STMT_CLOSE_PACKET;
+      out.writeUIntLE(5, at, 3);
+      out[at + 3] = 0;
+      out[at + 4] = COM_STMT_CLOSE;
+      out.writeUInt32LE(ids[i]! >>> 0, at + 5);
+    }
+    this.socket.write(out);
+  }
+
+  /** Write a command (seq 0 onwards), after the statement closes queued for this boundary. */
+  writeCommand(raw: Buffer): boolean {
+    if (this.pendingCloses !== null) this.flushCloses();
+    return this.socket.write(raw);
   }
 
   get preparedCount(): number {
@@ -160,6 +214,7 @@ export class BackendConn {
 
   /** After COM_RESET_CONNECTION: statements closed, variables and tracking back to defaults. */
   afterReset(): void {
+    this.pendingCloses = null;
     this.statements.clear();
     this.stateKey = '';
     this.needsReset = false;

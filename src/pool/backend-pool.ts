@@ -49,10 +49,24 @@ export interface PoolStats {
   readonly acquireTimeouts: number;
 }
 
+/** How long a prepared-statement budget learnt from a 1461 holds. */
+const PREPARED_BUDGET_MEMORY_MS = 10 * 60 * 1000;
+
 export class BackendPool {
   private readonly idle = new Map<string, BackendConn[]>();
   private readonly shapes = new Map<string, { shape: LoginShape; schema: string | null }>();
   private readonly waiters: Waiter[] = [];
+  /** Every open connection counted here, idle or borrowed (statement housekeeping). */
+  private readonly live = new Set<BackendConn>();
+  /**
+   * Statements this worker may keep prepared on this backend, over all its connections; 0 =
+   * unknown. Learnt from the server's own answer when it refuses a prepare (1461 names its
+   * max_prepared_stmt_count): a fair share of it, so dbmesh never takes the whole server-wide
+   * allowance from the applications that share the server.
+   */
+  private preparedBudget = 0;
+  /** The budget is forgotten then (ms since epoch): the server's limit may have been raised. */
+  private preparedBudgetUntil = 0;
   /** Open connections per login shape (what a successor worker should warm up). */
   private readonly openByShape = new Map<string, number>();
   /** Open connections plus those being opened. */
@@ -117,6 +131,7 @@ export class BackendPool {
     conn.owner = null;
     conn.lastUsedAt = Date.now();
     if (conn.dead) return;
+    conn.flushCloses();
     if (this.closed || this.expired(conn, conn.lastUsedAt)) return this.retire(conn);
     const w = this.waiters.shift();
     if (w !== undefined) {
@@ -153,11 +168,13 @@ export class BackendPool {
 
   private counted(conn: BackendConn): void {
     conn.onGone = () => this.gone(conn);
+    this.live.add(conn);
     this.openByShape.set(conn.shape.key, (this.openByShape.get(conn.shape.key) ?? 0) + 1);
   }
 
   private uncounted(conn: BackendConn): void {
     conn.onGone = null;
+    this.live.delete(conn);
     this.open--;
     const n = (this.openByShape.get(conn.shape.key) ?? 1) - 1;
     if (n > 0) this.openByShape.set(conn.shape.key, n);
@@ -175,6 +192,58 @@ export class BackendPool {
   discard(conn: BackendConn): void {
     conn.owner = null;
     if (!conn.dead) conn.kill('discarded');
+  }
+
+  // ------------------------------------------------------------------ prepared statements
+
+  /** No session of this worker uses the statement any more: close it on every connection. */
+  dropStatement(key: string): void {
+    for (const c of this.live) c.dropStatement(key);
+  }
+
+  /**
+   * The server refused a prepare with 1461 (max_prepared_stmt_count reached, server-wide):
+   * learn the limit from its message, and close the statements cached on connections nobody
+   * is using now (they are prepared again when next needed). `keep` is the connection that
+   * will retry. Returns how many statements were closed.
+   */
+  onPreparedLimit(errMessage: string, keep: BackendConn, workers: number): number {
+    const m = /current value: (\d+)/.exec(errMessage);
+    if (m !== null) {
+      this.preparedBudget = Math.max(1, Math.floor(Number(m[1]) / (2 * Math.max(1, workers))));
+      this.preparedBudgetUntil = Date.now() + PREPARED_BUDGET_MEMORY_MS;
+    }
+    let closed = keep.evictTo(0);
+    for (const stack of this.idle.values()) for (const c of stack) closed += c.evictTo(0);
+    return closed;
+  }
+
+  /**
+   * Keep this worker's statements on the backend within its budget once one is known: the
+   * connection about to prepare gives up its least recently used ones first, then idle ones.
+   */
+  makeRoomForStatement(conn: BackendConn): void {
+    if (this.preparedBudget === 0) return;
+    if (Date.now() > this.preparedBudgetUntil) {
+      this.preparedBudget = 0;
+      return;
+    }
+    let need = this.preparedCount + 1 - this.preparedBudget;
+    if (need <= 0) return;
+    need -= conn.evictTo(Math.max(0, conn.preparedCount - need));
+    for (const stack of this.idle.values()) {
+      for (const c of stack) {
+        if (need <= 0) return;
+        need -= c.evictTo(Math.max(0, c.preparedCount - need));
+      }
+    }
+  }
+
+  /** Statements this worker has prepared on the backend (all connections). */
+  get preparedCount(): number {
+    let n = 0;
+    for (const c of this.live) n += c.preparedCount;
+    return n;
   }
 
   /** Idle housekeeping: timeouts, lifetime, keep-alive, minIdle. Called about once a second. */

@@ -78,7 +78,7 @@ export function exchange(conn: BackendConn, payload: Buffer, kind: ResponseKind,
     scanner.begin(kind);
     if (payload.length >= MAX_PACKET_PAYLOAD) return finish(new Error('control command too large'));
     conn.commands++;
-    conn.socket.write(frame(payload, 0).bytes);
+    conn.writeCommand(frame(payload, 0).bytes);
   });
 }
 

@@ -24,6 +24,8 @@ interface ClusterEntry {
   replicaLoads: BackendLoad[];
   /** Replicas and the primary (readFrom: any). */
   anyLoads: BackendLoad[];
+  /** Statement cache key -> client statements of this worker's sessions using it. */
+  readonly statementUsers: Map<string, number>;
 }
 
 export class ClusterPools {
@@ -88,6 +90,34 @@ export class ClusterPools {
     return c.pools.get(backendId) ?? null;
   }
 
+  /** A session of this worker holds a prepared statement with this cache key. */
+  useStatement(cluster: string, key: string): void {
+    const users = this.clusters.get(cluster)?.statementUsers;
+    if (users !== undefined) users.set(key, (users.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * A session closed its statement (COM_STMT_CLOSE, reset, change user, session end or
+   * hand-off). The last one out closes it on every backend connection that has it, so
+   * nothing dbmesh prepared outlives its clients on the server.
+   */
+  unuseStatement(cluster: string, key: string): void {
+    const c = this.clusters.get(cluster);
+    if (c === undefined) return;
+    const n = (c.statementUsers.get(key) ?? 0) - 1;
+    if (n > 0) {
+      c.statementUsers.set(key, n);
+      return;
+    }
+    c.statementUsers.delete(key);
+    for (const p of c.pools.values()) p.dropStatement(key);
+  }
+
+  /** Whether a session of this worker holds a statement with this cache key. */
+  statementInUse(cluster: string, key: string): boolean {
+    return this.clusters.get(cluster)?.statementUsers.has(key) ?? false;
+  }
+
   /** The login shapes in use, per backend, with their connection counts (for a successor). */
   warmList(): WarmShape[] {
     const out: WarmShape[] = [];
@@ -135,6 +165,7 @@ export class ClusterPools {
         c = {
           config: cc, pools: new Map(), loads: new Map(), replicaBalancer: createBalancer(cc.balancer),
           anyBalancer: createBalancer(cc.balancer), primary: null, replicaLoads: [], anyLoads: [],
+          statementUsers: new Map(),
         };
         this.clusters.set(cc.name, c);
       } else if (c.config.balancer !== cc.balancer) {

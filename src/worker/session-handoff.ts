@@ -14,6 +14,7 @@ import type { SessionSnapshot } from '../ipc/messages.js';
 import type { BackendConn } from '../pool/backend-conn.js';
 import { classify } from '../sql/classifier.js';
 import { take } from './session-lease.js';
+import { forgetStatements } from './session-statements.js';
 import { Phase, type ClientSession } from './session.js';
 
 /** What another worker needs to continue a session. */
@@ -31,10 +32,14 @@ export function adoptSnapshot(s: ClientSession, snap: SessionSnapshot, user: Use
   s.state.import(snap.state, classify);
   s.statusFlags = snap.statusFlags;
   s.readOnlyTransaction = snap.readOnlyTransaction;
+  const pools = s.host.pools;
+  for (const st of s.state.statements.values()) pools.useStatement(user.cluster, st.key);
   if (conn !== null) {
-    const pool = s.host.pools.pool(user.cluster, conn.backendId);
+    const pool = pools.pool(user.cluster, conn.backendId);
     pool?.adopt(conn);
     take(s, conn, pool);
+    // The connection's cache was shared in the old worker: close what nobody here uses.
+    for (const [key] of conn.exportStatements()) if (!pools.statementInUse(user.cluster, key)) conn.dropStatement(key);
   }
   s.phase = Phase.Commands;
   const pending = Buffer.from(snap.pending, 'base64');
@@ -79,6 +84,7 @@ export function detachSession(s: ClientSession): DetachedSession | null {
   }
   client.removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
   client.on('error', () => {});
+  forgetStatements(s); // they live on in the snapshot; here, the last user closes them
   s.phase = Phase.Closed;
   s.host.sessionMoved(s);
   return { snapshot, client, backend };

@@ -16,20 +16,22 @@ import { DBM_ERR } from '../errors/index.js';
 import { CLIENT_DEPRECATE_EOF, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET } from '../protocol/constants.js';
 import { frame, type Packet } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
-import { encodeErr, encodeOk } from '../protocol/responses.js';
+import { decodeErr, encodeErr, encodeOk } from '../protocol/responses.js';
 import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes, type ExecuteLayout } from '../protocol/prepared.js';
 import { MalformedPacket } from '../protocol/codec.js';
 import { classify } from '../sql/classifier.js';
 import { PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
-import type { BackendConn } from '../pool/backend-conn.js';
-import { exchange } from '../pool/conn-exchange.js';
+import type { BackendConn, CachedStatement } from '../pool/backend-conn.js';
+import { ExchangeError, exchange } from '../pool/conn-exchange.js';
 import { MAX_SESSION_STATEMENTS, statementKey, type SessionStatement } from './session-state.js';
 import { CommandFailed, maybeRelease, withConn } from './session-lease.js';
 import { After, Phase, type ClientSession } from './session.js';
 
 /** A prepare response (parameter and column definitions) larger than this is refused. */
 const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
+/** The server's limit on prepared statements (all connections) is reached. */
+const ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461;
 /** COM_STMT_EXECUTE flag: open a read-only cursor. */
 const CURSOR_TYPE_READ_ONLY = 1;
 /** Statement text that may read LAST_INSERT_ID() or ROW_COUNT() (values of the connection). */
@@ -43,14 +45,20 @@ export function prepare(s: ClientSession, p: Packet): void {
   }
   const facts = classify(sql);
   withConn(s, facts, p.raw, (conn, raw) => {
-    s.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
     s.collectSql = sql;
     s.collectFacts = facts;
-    s.awaiting = true;
-    s.scanner.reset();
-    conn.commands++;
-    conn.socket.write(raw);
+    s.collectRetried = false;
+    sendPrepare(s, conn, raw);
   });
+}
+
+function sendPrepare(s: ClientSession, conn: BackendConn, raw: Buffer): void {
+  s.leasePool?.makeRoomForStatement(conn);
+  s.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
+  s.awaiting = true;
+  s.scanner.reset();
+  conn.commands++;
+  conn.writeCommand(raw);
 }
 
 /** The client's prepare response is complete: keep the statement, answer with our id. */
@@ -61,26 +69,51 @@ export function finishPrepare(s: ClientSession, c: PrepareResponseCollector): vo
   if (c.ok && c.header !== null) {
     const h = c.header;
     const st = s.state.addStatement(s.collectSql, h.params, h.columns, s.collectFacts!);
+    s.host.pools.useStatement(s.user!.cluster, st.key);
     conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
     s.client.write(c.encodeFor(st.id, 1));
   } else {
-    s.client.write(frame(c.errPayload ?? encodeErr(1105, 'HY000', 'prepare failed'), 1).bytes);
+    const err = c.errPayload ?? encodeErr(1105, 'HY000', 'prepare failed');
+    if (!s.collectRetried && madeRoomAfterLimit(s, conn, err)) {
+      // Statements this worker cached but nobody is executing now were closed: try again.
+      s.collectRetried = true;
+      return sendPrepare(s, conn, frame(Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(s.collectSql, 'utf8')]), 0).bytes);
+    }
+    s.client.write(frame(err, 1).bytes);
   }
   s.collectFacts = null;
   s.endOfCommand();
 }
 
+/**
+ * `err` is the server's ERR 1461 (max_prepared_stmt_count reached, server-wide): free what
+ * this worker holds on that backend beyond its needs. True when something was closed, so a
+ * retry may succeed; the client sees 1461 only when the server is full of others' statements.
+ */
+function madeRoomAfterLimit(s: ClientSession, conn: BackendConn, err: Buffer): boolean {
+  if (err.length < 3 || err.readUInt16LE(1) !== ER_MAX_PREPARED_STMT_COUNT_REACHED || s.leasePool === null) return false;
+  const closed = s.leasePool.onPreparedLimit(decodeErr(err).message, conn, s.config.workers);
+  s.host.log.warn('backend refused a prepare: max_prepared_stmt_count reached; closed cached statements and retried', {
+    conn_id: s.id, backend: conn.backendId, closed,
+  });
+  return closed > 0;
+}
+
 /** Prepare a session statement on a connection that does not have it yet (answer swallowed). */
 async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStatement, v: { key: string; sql: string } = st): Promise<void> {
   const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(v.sql, 'utf8')]);
-  const r = await exchange(conn, payload, ResponseKind.Prepare, s.config.limits.connectTimeoutMs);
-  const h = decodePrepareOk(r.packets[0]!.payload);
-  if (h.params !== st.params || h.columns !== st.columns) {
-    // The table changed shape since the client prepared: the client must prepare again.
-    conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
-    throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
+  s.leasePool?.makeRoomForStatement(conn);
+  let r;
+  try {
+    r = await exchange(conn, payload, ResponseKind.Prepare, s.config.limits.connectTimeoutMs);
+  } catch (err) {
+    if (!(err instanceof ExchangeError) || !madeRoomAfterLimit(s, conn, err.errPayload)) throw err;
+    r = await exchange(conn, payload, ResponseKind.Prepare, s.config.limits.connectTimeoutMs);
   }
+  const h = decodePrepareOk(r.packets[0]!.payload);
   conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
+  // The table changed shape since the client prepared: the client must prepare again.
+  if (h.params !== st.params || h.columns !== st.columns) throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
 }
 
 function statementOf(s: ClientSession, raw: Buffer, at: number, command: string): SessionStatement | null {
@@ -131,7 +164,14 @@ function variantFor(s: ClientSession, conn: BackendConn, st: SessionStatement): 
 }
 
 function sendExecute(s: ClientSession, conn: BackendConn, st: SessionStatement, key: string, raw: Buffer, at: number): void {
-  const cached = conn.statement(key)!;
+  s.send(executePacket(st, conn.statement(key)!, raw, at), s.afterCursor ? ResponseKind.CursorResult : ResponseKind.Result);
+  // A variant (this session's LAST_INSERT_ID()/ROW_COUNT() written in) serves one execute:
+  // its close goes out before the connection's next command.
+  if (key !== st.key) conn.dropStatement(key);
+}
+
+/** The client's execute under the connection's statement id, binding types it has not seen. */
+function executePacket(st: SessionStatement, cached: CachedStatement, raw: Buffer, at: number): Buffer {
   const payload = raw.subarray(at);
   // A malformed execute goes to the server as sent (under the connection's statement id):
   // the server's own answer (1835 malformed packet, 1210 wrong arguments) is the right one.
@@ -141,14 +181,13 @@ function sendExecute(s: ClientSession, conn: BackendConn, st: SessionStatement, 
       const types = paramTypes(payload, layout);
       if (st.types === null || !types.equals(st.types)) st.types = types;
     } else if (st.types !== null && cached.lastTypes !== st.types) {
-      raw = frame(withParamTypes(payload, layout, st.types, cached.serverId), 0).bytes;
       cached.lastTypes = st.types;
-      return s.send(raw, s.afterCursor ? ResponseKind.CursorResult : ResponseKind.Result);
+      return frame(withParamTypes(payload, layout, st.types, cached.serverId), 0).bytes;
     }
     cached.lastTypes = st.types;
   }
   setStatementId(raw, at + 1, cached.serverId);
-  s.send(raw, s.afterCursor ? ResponseKind.CursorResult : ResponseKind.Result);
+  return raw;
 }
 
 /** The layout of a COM_STMT_EXECUTE, or null when it is malformed (the server will say so). */
@@ -221,16 +260,27 @@ export function onStatementCommand(s: ClientSession, p: Packet, kind: ResponseKi
   });
 }
 
-/** COM_STMT_CLOSE: no response; the statement leaves the session. */
+/** COM_STMT_CLOSE: no response; the statement leaves the session (and the servers, if it was the last user). */
 export function closeStatement(s: ClientSession, p: Packet): void {
   const id = p.payload.length >= 5 ? p.payload.readUInt32LE(1) : 0;
-  s.state.statements.delete(id); // the connections keep it prepared (bounded cache, shared)
+  const st = s.state.statements.get(id);
+  if (st !== undefined) {
+    s.state.statements.delete(id);
+    s.host.pools.unuseStatement(s.user!.cluster, st.key);
+  }
   if (s.state.cursorStatement === id) {
     // Close the server-side cursor with the statement's reset.
     s.state.pins &= ~PIN_CURSOR;
     s.state.cursorStatement = 0;
-    const st = s.lease;
-    if (st !== null) st.needsReset = true;
+    if (s.lease !== null) s.lease.needsReset = true;
   }
   maybeRelease(s);
+}
+
+/** The session gives up every statement it holds (reset, change user, close, hand-off). */
+export function forgetStatements(s: ClientSession): void {
+  const cluster = s.user?.cluster;
+  if (cluster === undefined) return;
+  for (const st of s.state.statements.values()) s.host.pools.unuseStatement(cluster, st.key);
+  s.state.statements.clear();
 }

@@ -61,7 +61,7 @@ import type { BackendPool } from '../pool/backend-pool.js';
 import { ExchangeError, exchange, queryScalar } from '../pool/conn-exchange.js';
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } from './session-lease.js';
-import { SESSION_FN_RE, closeStatement, execute, finishPrepare, onStatementCommand, prepare } from './session-statements.js';
+import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
 
 export const enum Phase { Handshake, Connecting, Commands, Closed }
@@ -108,6 +108,8 @@ export class ClientSession implements ConnOwner, RouteSession {
   collector: PrepareResponseCollector | null = null;
   collectSql = '';
   collectFacts: StatementFacts | null = null;
+  /** The prepare in flight was already retried after the server's 1461. */
+  collectRetried = false;
   // What the command in flight changes afterwards.
   after = After.Nothing;
   afterFacts: StatementFacts | null = null;
@@ -527,7 +529,7 @@ export class ClientSession implements ConnOwner, RouteSession {
       this.leaseLoad?.begin();
     }
     conn.commands++;
-    if (!conn.socket.write(raw)) {
+    if (!conn.writeCommand(raw)) {
       this.backendDrainWait = true;
       this.updateClientFlow();
     }
@@ -537,6 +539,7 @@ export class ClientSession implements ConnOwner, RouteSession {
 
   /** COM_RESET_CONNECTION: the session starts afresh; a held connection is reset too. */
   private resetConnection(p: Packet): void {
+    forgetStatements(this);
     this.state.reset();
     this.readOnlyTransaction = false;
     this.after = After.Reset;
@@ -614,6 +617,7 @@ export class ClientSession implements ConnOwner, RouteSession {
       this.lease.needsReset = true;
       giveBack(this);
     }
+    forgetStatements(this);
     this.state.reset();
     this.readOnlyTransaction = false;
     this.connectAttrs = connectAttrs;
@@ -849,6 +853,7 @@ export class ClientSession implements ConnOwner, RouteSession {
         this.leasePool = null;
       }
     }
+    forgetStatements(this);
     if (reason === CloseReason.CLIENT_QUIT || reason === CloseReason.CLIENT_NETWORK) this.client.destroy();
     else this.client.end(); // let a final ERR packet flush
     this.client.setTimeout(5000, () => this.client.destroy());
