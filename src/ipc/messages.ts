@@ -55,6 +55,8 @@ export interface MovedConn {
   readonly capabilities: number;
   /** [cache key, server statement id, params, columns] */
   readonly statements: [string, number, number, number][];
+  /** dbmesh's session_track settings are on (absent from older releases: set them again). */
+  readonly tracking?: boolean;
 }
 
 // ---- master -> worker

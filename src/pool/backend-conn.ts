@@ -7,7 +7,7 @@
 import type net from 'node:net';
 import type { SocketInput } from './socket-input.js';
 import type { BackendSession } from './backend-connect.js';
-import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, COM_STMT_CLOSE } from '../protocol/constants.js';
+import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_SESSION_TRACK, COM_STMT_CLOSE } from '../protocol/constants.js';
 import type { UserConfig } from '../config/types.js';
 
 /** Whoever holds the connection now: receives its bytes and its end. */
@@ -44,9 +44,15 @@ const STMT_CLOSE_PACKET = 9;
 /** Capabilities that only matter at login; connections differing in them are interchangeable. */
 const LOGIN_ONLY_CAPS = CLIENT_CONNECT_WITH_DB | CLIENT_CONNECT_ATTRS;
 
-/** The login shape of a client of `user` that logged in with these capabilities and charset. */
-export function loginShape(user: Pick<UserConfig, 'backendUser' | 'backendPassword'>, capabilities: number, mariadbCapabilities: number, charset: number, connectAttrs: Buffer | null): LoginShape {
-  const caps = (capabilities & ~LOGIN_ONLY_CAPS) >>> 0;
+/**
+ * The login shape of a client of `user` that logged in with these capabilities and charset.
+ * `serverCapabilities` (the backend's greeting): backend connections ask for
+ * CLIENT_SESSION_TRACK whenever the server offers it, whether the client did or not, because
+ * dbmesh learns each connection's state from it; the session rewrites OK packets for clients
+ * without it. Clients that differ only in it share connections.
+ */
+export function loginShape(user: Pick<UserConfig, 'backendUser' | 'backendPassword'>, capabilities: number, mariadbCapabilities: number, charset: number, connectAttrs: Buffer | null, serverCapabilities = 0): LoginShape {
+  const caps = ((capabilities & ~LOGIN_ONLY_CAPS) | (serverCapabilities & CLIENT_SESSION_TRACK)) >>> 0;
   return {
     key: `${user.backendUser}\0${user.backendPassword}\0${caps}\0${mariadbCapabilities}\0${charset}`,
     user: user.backendUser, password: user.backendPassword,
@@ -67,6 +73,11 @@ export class BackendConn {
   needsReset = false;
   /** `last_gtid` is in the tracked variables (causal reads), or cannot be (no session tracking). */
   gtidTracking = false;
+  /**
+   * The server can report state changes (CLIENT_SESSION_TRACK) but dbmesh has not yet asked
+   * it to (after login or a reset): no session may use the connection before it does.
+   */
+  trackingPending: boolean;
   statusFlags: number;
   readonly serial = nextConnSerial++;
   readonly createdAt = Date.now();
@@ -100,6 +111,7 @@ export class BackendConn {
   ) {
     this.schema = schema;
     this.statusFlags = statusFlags;
+    this.trackingPending = (capabilities & CLIENT_SESSION_TRACK) !== 0;
     input.handler = (c) => {
       if (this.owner !== null) this.owner.onBackendData(c);
       else this.kill('bytes from an idle backend connection');
@@ -215,6 +227,7 @@ export class BackendConn {
   /** After COM_RESET_CONNECTION: statements closed, variables and tracking back to defaults. */
   afterReset(): void {
     this.pendingCloses = null;
+    this.trackingPending = (this.capabilities & CLIENT_SESSION_TRACK) !== 0;
     this.statements.clear();
     this.stateKey = '';
     this.needsReset = false;

@@ -13,7 +13,7 @@ import { frame } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
 import { connectBackend, type BackendSession } from './backend-connect.js';
 import { BackendConn, type LoginShape } from './backend-conn.js';
-import { exchange } from './conn-exchange.js';
+import { enableTracking, exchange } from './conn-exchange.js';
 
 /** Capabilities that change the shape of responses: the server must grant all the client asked. */
 const SHAPE_CAPS = CLIENT_DEPRECATE_EOF | CLIENT_PROTOCOL_41 | CLIENT_SESSION_TRACK | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS;
@@ -156,8 +156,8 @@ export class BackendPool {
     if (conn.dead) return;
     exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, this.connectTimeoutMs).then(() => {
       conn.afterReset();
-      this.release(conn);
-    }, () => this.discard(conn));
+      return enableTracking(conn, this.connectTimeoutMs);
+    }).then(() => this.release(conn), () => this.discard(conn));
   }
 
   /** A connection that arrived with a session moved from another worker now counts here. */
@@ -373,6 +373,12 @@ export class BackendPool {
     if (this.closed) {
       this.retire(conn);
       throw new Error(`backend ${this.id} was removed from the configuration`);
+    }
+    try {
+      await enableTracking(conn, this.connectTimeoutMs);
+    } catch (err) {
+      this.discard(conn);
+      throw err;
     }
     return conn;
   }

@@ -4,7 +4,7 @@
  * connection's owner is swapped for the exchange and put back after it. Responses are small
  * and collected whole, up to a bound.
  */
-import { CLIENT_DEPRECATE_EOF, COM_QUERY, ERR_HEADER, MAX_PACKET_PAYLOAD } from '../protocol/constants.js';
+import { CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_QUERY, ERR_HEADER, MAX_PACKET_PAYLOAD } from '../protocol/constants.js';
 import { PacketAssembler, frame, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
 import { decodeErr, type ErrFields } from '../protocol/responses.js';
@@ -99,4 +99,19 @@ export async function queryScalar(conn: BackendConn, sql: string, timeoutMs: num
 /** Run a text statement that returns no rows (SET ...). */
 export async function command(conn: BackendConn, sql: string, timeoutMs: number): Promise<void> {
   await exchange(conn, Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]), ResponseKind.Result, timeoutMs);
+}
+
+/**
+ * What dbmesh asks every backend connection to report in its OK packets: the current schema
+ * (MariaDB and MySQL default, made sure of) and that some other session state changed
+ * (default off). Sent after login and after every reset, before any session uses the
+ * connection. A client that sets these itself pins its session (PIN_TRACKING_SETTINGS).
+ */
+export const TRACKING_SQL = 'SET SESSION session_track_schema = ON, SESSION session_track_state_change = ON';
+
+/** Ask the server for state-change reports on this connection (when it can give them). */
+export async function enableTracking(conn: BackendConn, timeoutMs: number): Promise<void> {
+  if ((conn.capabilities & CLIENT_SESSION_TRACK) === 0) return;
+  await command(conn, TRACKING_SQL, timeoutMs);
+  conn.trackingPending = false;
 }

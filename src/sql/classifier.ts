@@ -9,7 +9,7 @@ import { parseHint, type RouteHint } from './hints.js';
 import { scanBody, F_CALC_FOUND_ROWS, F_GET_LOCK, F_INTO, F_INTO_VAR, F_LOCK_FN, F_LOCKING_READ,
   F_READ_LOCK, F_SEQUENCE, F_SESSION_FN, F_USER_VAR_ASSIGN, F_USER_VAR_READ, F_TOP_WRITE } from './body-scan.js';
 import { parseSet } from './set-statement.js';
-import { PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_TEMP_TABLE, PIN_TEXT_PREPARE, PIN_USER_LOCK,
+import { PIN_FOUND_ROWS, PIN_HANDLER, PIN_LOCK_TABLES, PIN_TEMP_TABLE, PIN_TEXT_PREPARE, PIN_USER_LOCK,
   PIN_USER_VARIABLE } from './pins.js';
 
 export * from './pins.js';
@@ -123,6 +123,7 @@ function dispatch(part: Part): boolean {
   if (lx.is('SHOW')) return body(part, 'show');
   if (lx.is('USE')) return body(part, 'use');
   if (lx.is('PREPARE')) return pinned(part, 'other', PIN_TEXT_PREPARE);
+  if (lx.is('HANDLER')) return handler(part);
   if (lx.is('EXPLAIN') || lx.is('DESCRIBE') || lx.is('DESC')) return explain(part);
   return body(part, 'other');
 }
@@ -198,6 +199,14 @@ function rollback(part: Part): boolean {
   if (lx.is('WORK')) lx.next();
   if (lx.is('TO')) return body(part, 'other');
   return body(part, 'transaction-end');
+}
+
+/** `HANDLER t OPEN` keeps a handler on the connection (READ and CLOSE use it). */
+function handler(part: Part): boolean {
+  lx.next(); // the table
+  while (lx.kind !== TK_EOF && !lx.isPunct(';') && !lx.is('OPEN') && !lx.is('READ') && !lx.is('CLOSE')) lx.next();
+  if (lx.is('OPEN')) part.pins |= PIN_HANDLER;
+  return body(part, 'other');
 }
 
 function xa(part: Part): boolean {

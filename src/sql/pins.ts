@@ -16,11 +16,23 @@ export const PIN_CURSOR = 1 << 8;
 export const PIN_LONG_DATA = 1 << 9;
 /** COM_SET_OPTION changed the connection's multi-statement option. */
 export const PIN_SET_OPTION = 1 << 10;
+/** The client changed session_track_* itself: the server reports what it asked for, not what dbmesh needs. */
+export const PIN_TRACKING_SETTINGS = 1 << 11;
+/** `HANDLER ... OPEN`: an open table handler lives on the connection. */
+export const PIN_HANDLER = 1 << 12;
+/**
+ * Set by the session, not the classifier: the server reported a change of session state
+ * that the statement's text does not account for (a procedure or block setting variables,
+ * creating temporary tables...), or the connection cannot report changes and the statement
+ * may have made some.
+ */
+export const PIN_SERVER_STATE = 1 << 13;
 
 /** Reason names, as status and metrics show them, by bit position. */
 export const PIN_NAMES: readonly string[] = [
   'temporary table', 'user lock', 'LOCK TABLES', 'SQL_CALC_FOUND_ROWS', 'user variable',
   'text PREPARE', 'sql_log_bin=0', 'untracked variable', 'open cursor', 'long data', 'set option',
+  'session tracking settings', 'HANDLER', 'server-reported state',
 ];
 
 /** The reasons set in a pin mask, by name. */

@@ -10,7 +10,12 @@ const TRACKED = new Set([
 
 /** `name` is the variable name uppercased, without `@@` and scope prefixes. */
 export function isTrackedVariable(name: string): boolean {
-  return TRACKED.has(name) || name.startsWith('CHARACTER_SET_') || name.startsWith('SESSION_TRACK_');
+  return TRACKED.has(name) || name.startsWith('CHARACTER_SET_');
+}
+
+/** session_track_*: dbmesh sets these on its connections to learn state changes from the server. */
+export function isTrackingVariable(name: string): boolean {
+  return name.startsWith('SESSION_TRACK_');
 }
 
 /** Strips `@@`, `SESSION.`/`LOCAL.` prefixes; returns '' for `@@GLOBAL.` names. */

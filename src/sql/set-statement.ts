@@ -4,8 +4,8 @@
  * the inner statement.
  */
 import { Lexer, TK_EOF, TK_PUNCT, TK_STRING, TK_SYSVAR, TK_VARIABLE, TK_WORD } from './lexer.js';
-import { PIN_SQL_LOG_BIN, PIN_UNTRACKED_SET, PIN_USER_VARIABLE } from './pins.js';
-import { isTrackedVariable, sessionVariableName } from './session-vars.js';
+import { PIN_SQL_LOG_BIN, PIN_TRACKING_SETTINGS, PIN_UNTRACKED_SET, PIN_USER_VARIABLE } from './pins.js';
+import { isTrackedVariable, isTrackingVariable, sessionVariableName } from './session-vars.js';
 import type { Part, StatementKind } from './classifier.js';
 
 type Dispatch = (part: Part) => boolean;
@@ -60,6 +60,7 @@ function assignmentPins(lx: Lexer): number {
   lx.next();
   if (name === '' || global) return 0; // a global change: no session state to keep
   if (name === 'SQL_LOG_BIN') return sqlLogBinPins(lx);
+  if (isTrackingVariable(name)) return PIN_TRACKING_SETTINGS;
   return isTrackedVariable(name) ? 0 : PIN_UNTRACKED_SET;
 }
 

@@ -120,6 +120,7 @@ export class SessionReceiver {
       conn = new BackendConn(backend, input, snap.backendId, snap.backendThreadId, session.shapeFor(user, snap), m.capabilities, m.schema, m.statusFlags);
       conn.stateKey = m.stateKey;
       conn.needsReset = m.needsReset;
+      if (m.tracking === true) conn.trackingPending = false;
       conn.importStatements(m.statements);
     }
     session.adopt(snap, user, conn);

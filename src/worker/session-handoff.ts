@@ -69,7 +69,7 @@ export function detachSession(s: ClientSession): DetachedSession | null {
     frozenAt: Date.now(), state: s.state.export(), readOnlyTransaction: s.readOnlyTransaction,
     conn: conn === null ? null : {
       schema: conn.schema, stateKey: conn.stateKey, needsReset: conn.needsReset, statusFlags: conn.statusFlags,
-      capabilities: conn.capabilities, statements: conn.exportStatements(),
+      capabilities: conn.capabilities, statements: conn.exportStatements(), tracking: !conn.trackingPending,
     },
   };
   let backend: net.Socket | null = null;

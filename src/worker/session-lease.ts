@@ -16,7 +16,7 @@ import type { StatementFacts } from '../sql/classifier.js';
 import { decideRoute } from '../routing/read-write.js';
 import type { BackendConn } from '../pool/backend-conn.js';
 import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
-import { command, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { command, enableTracking, exchange, queryScalar } from '../pool/conn-exchange.js';
 import { Phase, type ClientSession } from './session.js';
 
 /** Thrown to the client as an ERR packet (the router or pool could not serve the command). */
@@ -54,7 +54,7 @@ function route(s: ClientSession, facts: StatementFacts): BackendPool | null | Co
 
 /** Whether a connection can run this session's next statement as it is. */
 function fits(s: ClientSession, conn: BackendConn): boolean {
-  return !conn.needsReset && conn.stateKey === s.state.stateKey && (!s.causal || conn.gtidTracking) &&
+  return !conn.needsReset && !conn.trackingPending && conn.stateKey === s.state.stateKey && (!s.causal || conn.gtidTracking) &&
     (s.state.schema === null || conn.schema === s.state.schema);
 }
 
@@ -89,6 +89,7 @@ async function restore(s: ClientSession, conn: BackendConn): Promise<void> {
     await exchange(conn, Buffer.from([COM_RESET_CONNECTION]), ResponseKind.Single, t);
     conn.afterReset();
   }
+  if (conn.trackingPending) await enableTracking(conn, t);
   if (st.schema !== null && conn.schema !== st.schema) {
     await exchange(conn, Buffer.concat([Buffer.from([COM_INIT_DB]), Buffer.from(st.schema, 'utf8')]), ResponseKind.Single, t);
     conn.schema = st.schema;

@@ -35,14 +35,16 @@ import {
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
-  SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_CURSOR_EXISTS, SERVER_STATUS_IN_TRANS,
+  SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_CURSOR_EXISTS, SERVER_STATUS_IN_TRANS,
+  SESSION_TRACK_GTIDS, SESSION_TRACK_STATE_CHANGE, SESSION_TRACK_SYSTEM_VARIABLES,
 } from '../protocol/constants.js';
 import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
-import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
+import { ResponseKind, ResponseScanner, type OkEditor, type RelaySink } from '../protocol/response-scanner.js';
+import { NO_ENTRIES, okForClient, readReportedState, trackedOkLayout, variableNameIs, type EntryFilter } from '../protocol/session-track.js';
 import { encodeErr, encodeOk } from '../protocol/responses.js';
 import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
-import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SET_OPTION } from '../sql/pins.js';
+import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SERVER_STATE, PIN_SET_OPTION, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
@@ -58,7 +60,7 @@ import type { SocketInput } from '../pool/socket-input.js';
 import type { SessionSnapshot } from '../ipc/messages.js';
 import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '../pool/backend-conn.js';
 import type { BackendPool } from '../pool/backend-pool.js';
-import { ExchangeError, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { ExchangeError, enableTracking, exchange, queryScalar } from '../pool/conn-exchange.js';
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } from './session-lease.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
@@ -74,7 +76,7 @@ const HOLD_LIMIT = 1 << 20;
 /** Largest packet accepted before authentication. */
 const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
 
-export class ClientSession implements ConnOwner, RouteSession {
+export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEditor {
   private auth: ClientAuth | null;
   private handshakeTimer: NodeJS.Timeout | null;
   private bigCommand = false;
@@ -89,6 +91,20 @@ export class ClientSession implements ConnOwner, RouteSession {
   private lastConnCommands = 0;
   /** After this write, read its GTID (causal reads without session tracking). */
   private fetchGtid = false;
+  /** The command in flight: the server reported a state change (or one that could not be read). */
+  private reportedStateChange = false;
+  /** The command in flight: the GTID an OK reported (session tracking). */
+  private reportedGtid: string | null = null;
+  /** Which session-state entries of an OK the client gets (it would get them directly). */
+  private readonly keepEntry: EntryFilter = (type, p, start, end) => {
+    // The client set session_track_* itself: the server reports what it asked for.
+    if (((this.state.pins | (this.afterFacts?.pins ?? 0)) & PIN_TRACKING_SETTINGS) !== 0) return true;
+    if (type === SESSION_TRACK_STATE_CHANGE) return false; // dbmesh turned it on
+    const gtidsAdded = this.lease?.gtidTracking === true;
+    if (type === SESSION_TRACK_SYSTEM_VARIABLES) return !gtidsAdded || !variableNameIs(p, start, end, 'last_gtid');
+    if (type === SESSION_TRACK_GTIDS) return !gtidsAdded;
+    return true;
+  };
 
   // Internal: shared with the session's own modules (session-lease.ts, session-statements.ts,
   // session-handoff.ts), which take the session as their first argument. Not for other callers.
@@ -243,14 +259,15 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.capabilities = capabilities;
     this.mariadbCapabilities = mariadbCapabilities;
     this.charset = charset;
-    this.shape = loginShape(user, capabilities, mariadbCapabilities, charset, this.connectAttrs);
+    const greeting = this.host.directory.greeting(user.cluster);
+    this.shape = loginShape(user, capabilities, mariadbCapabilities, charset, this.connectAttrs, greeting?.capabilities ?? 0);
     this.scanner.setDeprecateEof((capabilities & CLIENT_DEPRECATE_EOF) !== 0);
     const cluster = this.host.pools.cluster(user.cluster);
     // MariaDB: last_gtid (tracked, or asked for) and MASTER_GTID_WAIT. MySQL: the GTIDS tracker
     // and WAIT_FOR_EXECUTED_GTID_SET, which need session tracking; without it MySQL sessions
     // keep the read-your-writes window.
-    this.mariadb = /mariadb/i.test(this.host.directory.greeting(user.cluster)?.serverVersion ?? '');
-    this.causal = cluster?.causalReads === true && (this.mariadb || (capabilities & CLIENT_SESSION_TRACK) !== 0);
+    this.mariadb = /mariadb/i.test(greeting?.serverVersion ?? '');
+    this.causal = cluster?.causalReads === true && (this.mariadb || (this.shape.capabilities & CLIENT_SESSION_TRACK) !== 0);
   }
 
   // ---------------------------------------------------------------- hand-off
@@ -524,7 +541,11 @@ export class ClientSession implements ConnOwner, RouteSession {
     if (kind !== null) {
       this.awaiting = true;
       this.scanner.begin(kind);
-      this.scanner.trackGtid = this.causal;
+      const tracks = (conn.capabilities & CLIENT_SESSION_TRACK) !== 0;
+      // MySQL writes an OK's info differently for a client without session tracking; MariaDB does not.
+      if (tracks !== this.scanner.isEditing) this.scanner.setEditing(tracks ? this : null, tracks ? this : null, (this.capabilities & CLIENT_SESSION_TRACK) === 0 && !this.mariadb);
+      this.reportedStateChange = false;
+      this.reportedGtid = null;
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
     }
@@ -669,15 +690,22 @@ export class ClientSession implements ConnOwner, RouteSession {
       return;
     }
     let ended = -1;
-    if (this.awaiting) ended = this.scanner.scan(chunk);
     const conn = this.lease!;
-    if (!this.client.write(chunk)) conn.socket.pause(); // resumed on client 'drain'
+    if (this.awaiting && this.scanner.isEditing) {
+      // The scanner relays (through relay/emit below), rewriting OKs with session state.
+      ended = this.scanner.scan(chunk);
+      if (ended >= 0 && ended < chunk.length) this.relay(chunk, ended, chunk.length);
+    } else {
+      if (this.awaiting) ended = this.scanner.scan(chunk);
+      if (!this.client.write(chunk)) conn.socket.pause(); // resumed on client 'drain'
+    }
     // A write the kernel did not take at once still references the shared read buffer.
     if (this.client.writableLength > 0) conn.input.retain();
     if (ended < 0) return;
     if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
     this.awaiting = false;
-    if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags;
+    // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
+    if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & ~SERVER_SESSION_STATE_CHANGED;
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
       const now = performance.now();
@@ -686,7 +714,76 @@ export class ClientSession implements ConnOwner, RouteSession {
     this.applyEffects(conn);
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
     if (this.fetchGtid) return this.fetchLastGtid(conn);
+    if (conn.trackingPending && !conn.dead) return this.retrack(conn);
     this.endOfCommand();
+  }
+
+  // ---------------------------------------------------------------- edit mode (RelaySink, OkEditor)
+
+  /** Backend bytes as they came (the scanner calls this in edit mode). */
+  relay(chunk: Buffer, from: number, to: number): void {
+    if (!this.client.write(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to))) this.lease?.socket.pause();
+  }
+
+  /** A packet dbmesh rewrote or held (edit mode). */
+  emit(packet: Buffer): void {
+    if (!this.client.write(packet)) this.lease?.socket.pause();
+  }
+
+  /**
+   * An OK with session state (or info, for a client without session tracking): what the
+   * server says changed is what the connection and the session now are; the client gets the
+   * entries it would have got directly.
+   */
+  onTrackedOk(payload: Buffer): Buffer | null {
+    const layout = trackedOkLayout(payload);
+    if (layout === null) {
+      this.reportedStateChange = true; // unreadable: assume the worst
+      return null;
+    }
+    if ((layout.statusFlags & SERVER_SESSION_STATE_CHANGED) !== 0) {
+      const r = readReportedState(payload, layout);
+      if (r === null) this.reportedStateChange = true;
+      else {
+        if (r.schema !== undefined) {
+          const db = r.schema === '' ? null : r.schema;
+          this.state.schema = db;
+          if (this.lease !== null) this.lease.schema = db;
+        }
+        if (r.stateChanged) this.reportedStateChange = true;
+        if (r.gtid !== null) this.reportedGtid = r.gtid;
+      }
+    }
+    const clientTracks = (this.capabilities & CLIENT_SESSION_TRACK) !== 0;
+    return okForClient(payload, layout, clientTracks ? this.keepEntry : NO_ENTRIES, !clientTracks && !this.mariadb);
+  }
+
+  onUnreadState(): void {
+    this.reportedStateChange = true;
+  }
+
+  /**
+   * The server (or, on a connection that cannot report, the kind of statement) says session
+   * state changed in a way the statement's text does not account for.
+   */
+  private stateUnaccounted(facts: StatementFacts, conn: BackendConn): boolean {
+    // A text SET whose assignments were parsed is replayed; USE is reported (schema); a
+    // statement that pins already keeps its connection. Anything else (a procedure, a block,
+    // a prepared SET whose values dbmesh never saw) leaves state only the server knows.
+    if (facts.pins !== 0 || facts.kind === 'use') return false;
+    const parsedSet = facts.kind === 'session-set' && this.afterAssign !== null;
+    if (parsedSet) return false;
+    if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) return this.reportedStateChange || this.scanner.eofStateChanged;
+    return facts.kind === 'call' || facts.kind === 'other' || facts.kind === 'ddl' || facts.kind === 'session-set';
+  }
+
+  /** After the client's own COM_RESET_CONNECTION on a held connection: ask for reports again. */
+  private retrack(conn: BackendConn): void {
+    this.localTask = true;
+    enableTracking(conn, this.config.limits.connectTimeoutMs).catch(() => conn.kill('could not re-enable session tracking')).then(() => {
+      this.localTask = false;
+      if (this.phase !== Phase.Closed) this.endOfCommand();
+    }).catch((err: unknown) => this.internalError(err, 'session tracking after reset'));
   }
 
   /** Causal reads for a client without session tracking: ask the server for the GTID. */
@@ -727,6 +824,7 @@ export class ClientSession implements ConnOwner, RouteSession {
         if ((st.pins & PIN_FOUND_ROWS) !== 0 && (facts.pins & PIN_FOUND_ROWS) === 0) st.pins &= ~PIN_FOUND_ROWS;
         st.pins |= facts.pins;
         if (facts.kind === 'lock' && (facts.pins & PIN_LOCK_TABLES) === 0) st.pins &= ~PIN_LOCK_TABLES; // UNLOCK TABLES
+        if (this.stateUnaccounted(facts, conn)) st.pins |= PIN_SERVER_STATE;
         if (!sc.failed) {
           if (this.afterAssign !== null) {
             st.assign(this.afterAssign);
@@ -735,7 +833,7 @@ export class ClientSession implements ConnOwner, RouteSession {
           if (this.afterSchema !== null) st.schema = conn.schema = this.afterSchema;
         }
         if (sc.insertId > 0) st.lastInsertId = sc.insertId;
-        if (sc.lastGtid !== null) st.noteGtid(sc.lastGtid);
+        if (this.reportedGtid !== null) st.noteGtid(this.reportedGtid);
         st.rowCount = sc.failed || sc.resultSet ? -1 : sc.affectedRows;
         if (facts.kind !== 'read' && facts.kind !== 'show' && facts.kind !== 'transaction-begin-read-only' && facts.mustUsePrimary) {
           const ms = this.clusterConfig?.readYourWritesMs ?? 0;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { classify, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_SQL_LOG_BIN, PIN_TEMP_TABLE, PIN_TEXT_PREPARE,
-  PIN_UNTRACKED_SET, PIN_USER_LOCK, PIN_USER_VARIABLE, type StatementKind } from '../../../src/sql/classifier.js';
+  PIN_UNTRACKED_SET, PIN_USER_LOCK, PIN_USER_VARIABLE, PIN_TRACKING_SETTINGS, PIN_HANDLER, type StatementKind } from '../../../src/sql/classifier.js';
 
 const P = true;
 const R = false;
@@ -100,7 +100,11 @@ const TABLE: Row[] = [
   ['SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', 'session-set', P, 0],
   ['SET TRANSACTION READ ONLY', 'session-set', P, 0],
   ["SET tx_isolation = 'READ-COMMITTED', transaction_isolation = 'READ-COMMITTED'", 'session-set', P, 0],
-  ['SET session_track_schema = 1', 'session-set', P, 0],
+  // dbmesh sets session_track_* itself to learn state from the server: a client's own change pins.
+  ['SET session_track_schema = 1', 'session-set', P, PIN_TRACKING_SETTINGS],
+  ['SET SESSION session_track_state_change = OFF, time_zone = SYSTEM', 'session-set', P, PIN_TRACKING_SETTINGS],
+  ['HANDLER t1 OPEN', 'other', P, PIN_HANDLER],
+  ['HANDLER t1 READ FIRST', 'other', P, 0],
   ['SET @a := 1', 'session-set', P, PIN_USER_VARIABLE],
   ['SET @a = 1, @b = (SELECT 2)', 'session-set', P, PIN_USER_VARIABLE],
   ['SET sql_log_bin = 0', 'session-set', P, PIN_SQL_LOG_BIN],

@@ -1,0 +1,154 @@
+// A backend connection's state comes from the server, not from dbmesh's reading of the SQL.
+//
+// Issue 8 #2: `mariadb-test --ps-protocol` ran `use d1; ... DROP DATABASE d1` (USE as a
+// prepared statement): the server cleared the connection's current database, dbmesh still
+// believed it was in `d1`, and every later session that got the pooled connection failed with
+// 1046 "No database selected", forever. dbmesh now asks every backend connection to report
+// changes (session tracking: schema, "state changed") and keeps what the server says; where
+// the server reports a change the statement's text does not explain (a procedure, a block, a
+// prepared SET), the session keeps its connection and the connection is reset before anyone
+// else gets it. Clients see the OK packets they would see directly, with or without
+// CLIENT_SESSION_TRACK themselves.
+import { expect } from 'chai';
+import mysql from 'mysql2/promise';
+import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
+import { sharedSandbox } from '../helpers/shared-sandbox.js';
+import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { mariadbTest } from '../helpers/cli-clients.js';
+import { DEFAULT_CLIENT_CAPS, HandClient } from '../helpers/hand-client.js';
+import { CLIENT_SESSION_TRACK, COM_QUERY } from '../../src/protocol/constants.js';
+
+const DB = 'dbmesh_test';
+const SCRATCH = 'dbmesh_st_d1';
+
+const connect = (port: number, database: string | undefined = DB): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app_pw', database });
+
+describe('session state from the server (session tracking on backend connections)', function () {
+  this.timeout(120_000);
+  let sb: SandboxInfo;
+  let mesh: DbmeshProcess;
+
+  before(async () => {
+    sb = await sharedSandbox();
+    await rootQuery(sb.primary, `GRANT ALL PRIVILEGES ON \`dbmesh\\_st\\_%\`.* TO 'app'@'%'; DROP DATABASE IF EXISTS ${SCRATCH};
+      DROP PROCEDURE IF EXISTS ${DB}.st_set_state; DROP TABLE IF EXISTS ${DB}.st_t;
+      CREATE TABLE ${DB}.st_t (a INT);
+      DELIMITER //
+      CREATE PROCEDURE ${DB}.st_set_state() BEGIN SET SESSION time_zone = '+05:00'; SET @from_proc = 42; CREATE TEMPORARY TABLE st_tmp (x INT); END //
+      DELIMITER ;`);
+    // One worker and few connections: sessions share backend connections all the time.
+    mesh = await startDbmesh(sb, { overrides: { clusters: [{ name: 'main', type: 'replication', backends: [{ id: 'db1', host: sb.primary.host, port: sb.primary.port, maxConnections: 4 }] }] } });
+  });
+
+  after(async () => {
+    await mesh?.stop();
+    await rootQuery(sb.primary, `DROP DATABASE IF EXISTS ${SCRATCH}; DROP PROCEDURE IF EXISTS ${DB}.st_set_state; DROP TABLE IF EXISTS ${DB}.st_t`);
+  });
+
+  for (const ps of [true, false]) {
+    it(`DROP DATABASE of the current schema (mariadb-test${ps ? ' --ps-protocol' : ''}) poisons no later session`, async () => {
+      const o = { user: 'app', password: 'app_pw', database: DB, ps, timeoutMs: 20_000 };
+      const first = await mariadbTest(mesh.port, `CREATE DATABASE IF NOT EXISTS ${SCRATCH};\nuse ${SCRATCH};\nCREATE TABLE t (a INT);\nDROP DATABASE ${SCRATCH};\n`, o);
+      expect(first.code, first.stdout + first.stderr).to.equal(0);
+      const later = 'DROP TABLE IF EXISTS st_t9;\nCREATE TABLE st_t9 (a INT);\nSELECT DATABASE();\nDROP TABLE st_t9;\n';
+      for (let i = 0; i < 6; i++) {
+        const r = await mariadbTest(mesh.port, later, o);
+        expect(r.code, `later session ${i}: ${r.stdout}${r.stderr}`).to.equal(0);
+        expect(r.stdout, `later session ${i}`).to.contain(DB);
+      }
+    });
+  }
+
+  it('a session whose current database was dropped sees no database, as directly', async () => {
+    const c = await connect(mesh.port);
+    try {
+      await c.query(`CREATE DATABASE ${SCRATCH}`);
+      await c.query(`USE ${SCRATCH}`);
+      await c.query(`DROP DATABASE ${SCRATCH}`);
+      const [rows] = await c.query('SELECT DATABASE() AS db');
+      expect(rows).to.deep.equal([{ db: null }]);
+      // Others still land in their own database.
+      const others = await Promise.all(Array.from({ length: 6 }, () => connect(mesh.port)));
+      for (const o of others) {
+        const [r] = await o.query('SELECT DATABASE() AS db');
+        expect(r).to.deep.equal([{ db: DB }]);
+        await o.end();
+      }
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('state a procedure leaves (variable, user variable, temporary table) stays with its session and reaches no other', async () => {
+    const c = await connect(mesh.port);
+    const others = await Promise.all(Array.from({ length: 6 }, () => connect(mesh.port)));
+    try {
+      await c.query('CALL st_set_state()');
+      for (let round = 0; round < 5; round++) {
+        // Churn: the others borrow and return every connection meanwhile.
+        const seen = await Promise.all(others.map(async (o) => {
+          const [vars] = await o.query('SELECT @@time_zone AS tz, @from_proc AS v');
+          const tmp = await o.query('SELECT COUNT(*) FROM st_tmp').then(() => 'visible', (e: { errno?: number }) => e.errno);
+          return { vars, tmp };
+        }));
+        for (const r of seen) expect(r, `round ${round}: another session`).to.deep.equal({ vars: [{ tz: 'SYSTEM', v: null }], tmp: 1146 });
+        const [mine] = await c.query('SELECT @@time_zone AS tz, @from_proc AS v, (SELECT COUNT(*) FROM st_tmp) AS tmp');
+        expect(mine, `round ${round}: the caller`).to.deep.equal([{ tz: '+05:00', v: 42, tmp: 0 }]);
+      }
+    } finally {
+      await c.end();
+      for (const o of others) await o.end();
+    }
+    // After the caller left, its connection was reset before reuse.
+    const fresh = await Promise.all(Array.from({ length: 6 }, () => connect(mesh.port)));
+    for (const f of fresh) {
+      const [r] = await f.query('SELECT @@time_zone AS tz, @from_proc AS v');
+      expect(r).to.deep.equal([{ tz: 'SYSTEM', v: null }]);
+      await f.end();
+    }
+  });
+
+  it('a SET run as a prepared statement (binary protocol) stays with its session', async () => {
+    const c = await connect(mesh.port);
+    const others = await Promise.all(Array.from({ length: 6 }, () => connect(mesh.port)));
+    try {
+      await c.execute("SET SESSION time_zone = '+07:00'");
+      for (let round = 0; round < 5; round++) {
+        const seen = await Promise.all(others.map(async (o) => (await o.query('SELECT @@time_zone AS tz'))[0]));
+        for (const r of seen) expect(r, `round ${round}`).to.deep.equal([{ tz: 'SYSTEM' }]);
+        const [mine] = await c.query('SELECT @@time_zone AS tz');
+        expect(mine).to.deep.equal([{ tz: '+07:00' }]);
+      }
+    } finally {
+      await c.end();
+      for (const o of others) await o.end();
+    }
+  });
+
+  for (const tracks of [true, false]) {
+    it(`a client ${tracks ? 'with' : 'without'} CLIENT_SESSION_TRACK gets the OK packets it gets directly`, async () => {
+      const caps = tracks ? DEFAULT_CLIENT_CAPS | CLIENT_SESSION_TRACK : DEFAULT_CLIENT_CAPS & ~CLIENT_SESSION_TRACK;
+      const statements = [
+        "SET time_zone = '+01:00'", `USE ${DB}`, 'SET @u = 1', 'CREATE TEMPORARY TABLE st_tmp2 (a INT)', 'INSERT INTO st_t VALUES (1), (2)',
+        'UPDATE st_t SET a = a + 1', 'DROP TEMPORARY TABLE st_tmp2', 'DELETE FROM st_t', "SET NAMES utf8mb4", 'SET autocommit = 0', 'SET autocommit = 1',
+      ];
+      const answers = async (port: number): Promise<string[]> => {
+        const c = await HandClient.connect('127.0.0.1', port);
+        try {
+          await c.login('app', 'app_pw', { database: DB, capabilities: caps });
+          const out: string[] = [];
+          for (const sql of statements) {
+            out.push((await c.captureAfter(() => c.send(Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql)]), 0), 60)).toString('hex'));
+          }
+          return out;
+        } finally {
+          c.destroy();
+        }
+      };
+      const direct = await answers(sb.primary.port);
+      const via = await answers(mesh.port);
+      statements.forEach((sql, i) => expect(via[i], sql).to.equal(direct[i]));
+    });
+  }
+});
