@@ -49,6 +49,11 @@ clusters:
 monitor: { user: monitor, password: monitor_pw }
 `;
 
+/** "Billion laughs": nine levels of nine aliases each, 9^9 strings once expanded. */
+const ALIAS_BOMB = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+  ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`),
+  MINIMAL_YAML].join('\n');
+
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = path.join(REPO, 'bin', 'dbmesh.js');
 
@@ -181,6 +186,17 @@ describe('config/load', () => {
     expect(problemsOf(() => loadConfigFile(path.join(dir, 'missing.json')))).to.deep.equal(['cannot read file: no such file']);
   });
 
+  it('refuses a YAML alias bomb as a syntax error instead of expanding it', () => {
+    const problems = problemsOf(() => loadConfigFile(write('bomb.yaml', ALIAS_BOMB)));
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/^invalid YAML: aliases expand too much \(over 100 alias uses/);
+    // Anchors as people use them (shared settings) still load.
+    const shared = `${MINIMAL_YAML.replace('type: replication', 'type: replication\n    pool: &pool { minIdle: 1 }')}
+  - { name: other, type: tidb, pool: *pool, backends: [ { id: t1, host: 127.0.0.1 } ] }
+`.replace('monitor: { user: monitor, password: monitor_pw }\n', '') + 'monitor: { user: monitor, password: monitor_pw }\n';
+    expect(parseConfig(shared, 'yaml').clusters.map((c) => c.pool.minIdle)).to.deep.equal([1, 1]);
+  });
+
   it('documents in the schema the same defaults it applies', () => {
     const s = configSchema.properties;
     const d = (p: { default?: unknown }): unknown => p.default;
@@ -251,6 +267,15 @@ describe('dbmesh config validate (CLI)', () => {
     const r = await run('config', 'validate', 'missing.yaml');
     expect(r.code).to.equal(2);
     expect(r.stderr).to.equal('missing.yaml: cannot read file: no such file\n');
+  });
+
+  it('exits 2 for a YAML alias bomb ("billion laughs"), naming the problem', async () => {
+    writeFileSync(path.join(dir, 'bomb.yaml'), ALIAS_BOMB);
+    const r = await run('config', 'validate', 'bomb.yaml');
+    expect(r.code).to.equal(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).to.equal('bomb.yaml: invalid');
+    expect(lines[1]).to.match(/^invalid YAML: aliases expand too much .*billion laughs/);
   });
 
   it('start with an invalid config exits 2 and starts nothing', async () => {
