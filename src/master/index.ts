@@ -25,7 +25,12 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
   const log = logger('master');
   const notifier = createNotifier(log);
   const sup = new Supervisor(config, configPath, MASTER_VERSION);
-  await sup.start();
+  try {
+    await sup.start();
+  } catch (err) {
+    notifier.close();
+    throw err;
+  }
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const control: MasterControl = {

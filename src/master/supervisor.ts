@@ -48,6 +48,9 @@ export class Supervisor {
 
   /** Start the initial workers; resolves when all reported ready. */
   async start(): Promise<void> {
+    // Limits in % are only known here: refused like any other config problem (exit 2).
+    const problems = await this.watchdog.problemsWith(this.config.watchdog);
+    if (problems.length > 0) throw new ConfigError('invalid', problems, this.configPath);
     const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0)));
     if (ready.some((ok) => !ok)) this.log.warn('some workers did not become ready; they are being restarted');
     await this.watchdog.start();
@@ -180,10 +183,12 @@ export class Supervisor {
     try {
       next = loadConfigFile(this.configPath);
     } catch (err) {
-      const problems = err instanceof ConfigError ? [...err.problems] : [(err as Error).message];
-      this.log.error('reload refused: the config is invalid; nothing changed', { problems });
-      return { ok: false, configVersion: this.configVersion, problems };
+      return this.refuseReload(err instanceof ConfigError ? [...err.problems] : [(err as Error).message]);
     }
+    // Checked against this machine and the running workers: a limit that passes the file's
+    // rules may still be one every worker is already over.
+    const limits = await this.watchdog.problemsWith(next.watchdog);
+    if (limits.length > 0) return this.refuseReload(limits);
     this.config = next;
     this.configVersion++;
     await this.watchdog.configure(next.watchdog);
@@ -192,6 +197,11 @@ export class Supervisor {
     await this.resize();
     this.log.info('config reloaded', { config_version: this.configVersion });
     return { ok: true, configVersion: this.configVersion, problems: [] };
+  }
+
+  private refuseReload(problems: string[]): ReloadResult {
+    this.log.error('reload refused: the config is invalid; nothing changed', { problems });
+    return { ok: false, configVersion: this.configVersion, problems };
   }
 
   /** Match the number of workers to `config.workers` after a reload. */

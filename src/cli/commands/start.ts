@@ -38,7 +38,12 @@ async function start(file: string, standalone: boolean): Promise<void> {
   if (!standalone) {
     // The master handles its own signals (reload, upgrade, graceful and immediate stop).
     const { runMaster } = await import('../../master/index.js');
-    await runMaster(config, path.resolve(file));
+    try {
+      await runMaster(config, path.resolve(file));
+    } catch (err) {
+      // A rule only the running master can check (e.g. a watchdog limit in % of this host's memory).
+      reportConfigError(file, err);
+    }
     return;
   }
   const { startStandalone } = await loadRuntime();

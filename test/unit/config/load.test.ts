@@ -177,6 +177,39 @@ describe('config/load', () => {
     ]);
   });
 
+  it('refuses watchdog limits that would kill every worker as it starts, or a soft limit above the hard one', () => {
+    const problems = (watchdog: Record<string, unknown>): readonly string[] => problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, watchdog })));
+    expect(problems({ softLimit: '0MiB', hardLimit: '0%' })).to.have.members([
+      'watchdog.softLimit: "0MiB" must be more than 0 (every worker would be over it as soon as it starts)',
+      'watchdog.hardLimit: "0%" must be more than 0 (every worker would be over it as soon as it starts)',
+    ]);
+    expect(problems({ hardLimit: '100MiB' })[0]).to.match(/^watchdog\.hardLimit: "100MiB" is below the minimum of 128MiB: an idle worker alone uses about 60 MiB/);
+    expect(problems({ softLimit: '101%' })).to.deep.equal(['watchdog.softLimit: "101%" is more than 100% of the memory available']);
+    expect(problems({ softLimit: '2GiB', hardLimit: '1.5GiB' })[0]).to.match(/^watchdog\.softLimit: "2GiB" is above watchdog\.hardLimit "1\.5GiB": a worker would be killed/);
+    expect(problems({ softLimit: '60%', hardLimit: '50%' })[0]).to.match(/^watchdog\.softLimit: "60%" is above watchdog\.hardLimit "50%"/);
+    expect(problems({ hardLimit: '512MiB' })[0]).to.match(/^watchdog\.hardLimit: "512MiB" is below the default watchdog\.softLimit "1024MiB"; set softLimit too/);
+    expect(problems({ softLimit: '4GiB' })[0]).to.match(/^watchdog\.softLimit: "4GiB" is above the default watchdog\.hardLimit "2048MiB"; set hardLimit too/);
+    // Equal limits (no graceful replacement), and MiB against % (the master decides), pass.
+    for (const ok of [{ softLimit: '300MiB', hardLimit: '300MiB' }, { softLimit: '40%', hardLimit: '512MiB' }, { softLimit: '128MiB' }]) {
+      expect(parseConfig(JSON.stringify({ ...MINIMAL, watchdog: ok })).watchdog).to.include(ok);
+    }
+  });
+
+  it('refuses pool periods too short to mean anything, and a backend that is dbmesh itself', () => {
+    const bad = structuredClone(MINIMAL) as Record<string, unknown> & typeof MINIMAL;
+    (bad.clusters[0] as Record<string, unknown>).pool = { maxLifetimeMs: 5, keepAliveMs: 999 };
+    bad.clusters[0]!.backends[2] = { id: 'db3', host: 'localhost', port: 6033 };
+    expect(problemsOf(() => parseConfig(JSON.stringify(bad)))).to.have.members([
+      'clusters[0].pool.maxLifetimeMs: must be 0 (off) or at least 1000 (pool housekeeping runs once a second)',
+      'clusters[0].pool.keepAliveMs: must be 0 (off) or at least 1000 (pool housekeeping runs once a second)',
+      "clusters[0].backends[2]: localhost:6033 is dbmesh's own listen address (dbmesh would connect to itself)",
+    ]);
+    const ok = structuredClone(MINIMAL) as Record<string, unknown> & typeof MINIMAL;
+    (ok.clusters[0] as Record<string, unknown>).pool = { maxLifetimeMs: 0, keepAliveMs: 1000 };
+    ok.clusters[0]!.backends[2] = { id: 'db3', host: '10.0.0.3', port: 6033 };
+    expect(parseConfig(JSON.stringify(ok)).clusters[0]!.pool).to.include({ maxLifetimeMs: 0, keepAliveMs: 1000 });
+  });
+
   it('reports syntax and read errors as ConfigError', () => {
     const json = problemsOf(() => loadConfigFile(write('s.json', '{"users": [')));
     expect(json[0]).to.match(/^invalid JSON: /);
