@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
+import { addressError } from './addresses.js';
 import { ROUTES, errorMessage, sendJson } from './admin-routes.js';
 import type { MasterControl } from './control.js';
 
@@ -121,7 +122,7 @@ function internalError(res: ServerResponse, log: Logger, err: unknown): void {
 function listen(server: Server, admin: AdminConfig): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new Error(`admin API cannot listen on ${admin.host}:${admin.port}: ${err.code ?? err.message}`));
+      reject(addressError('admin', admin.host, admin.port, err.code ?? err.message));
     };
     server.once('error', onError);
     server.listen({ host: admin.host, port: admin.port }, () => {

@@ -6,11 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/types.js';
-import { logger } from '../observability/logger.js';
+import { logger, type Logger } from '../observability/logger.js';
 import { createMasterMetrics } from '../observability/metrics.js';
 import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
 import { startAdminApi } from './admin-api.js';
+import { checkAddress } from './addresses.js';
 import { createNotifier } from './systemd.js';
 import type { MasterControl } from './control.js';
 
@@ -23,14 +24,26 @@ export interface RunningMaster {
 
 export async function runMaster(config: Config, configPath: string): Promise<RunningMaster> {
   const log = logger('master');
-  const notifier = createNotifier(log);
-  const sup = new Supervisor(config, configPath, MASTER_VERSION);
+  const undo: (() => unknown)[] = [];
   try {
-    await sup.start();
+    return await startMaster(config, configPath, log, undo);
   } catch (err) {
-    notifier.close();
+    log.error('dbmesh cannot start', { error: (err as Error).message });
+    for (const step of undo.reverse()) await step();
     throw err;
   }
+}
+
+/** Start everything; `undo` collects how to take down what already runs if a later step fails. */
+async function startMaster(config: Config, configPath: string, log: Logger, undo: (() => unknown)[]): Promise<RunningMaster> {
+  // Both addresses before anything starts: one in use fails the start here.
+  await checkAddress('listen', config.listen.host, config.listen.port);
+  await checkAddress('admin', config.admin.host, config.admin.port);
+  const notifier = createNotifier(log);
+  undo.push(() => notifier.close());
+  const sup = new Supervisor(config, configPath, MASTER_VERSION);
+  undo.push(() => sup.stop(true));
+  await sup.start();
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const control: MasterControl = {
@@ -54,6 +67,8 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
       },
     } : {}),
   };
+  // Race window: the admin address may have been taken since it was tried above; the
+  // workers then served for a moment at most, and `undo` stops them.
   const admin = await startAdminApi(sup.config.admin, control, log);
 
   const stop = (immediate: boolean): Promise<void> => {

@@ -17,6 +17,7 @@ import { WorkerHandle } from './worker-handle.js';
 import { HandoffRouter } from './handoff-router.js';
 import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
+import { addressError, isAddressCode } from './addresses.js';
 
 const CRASH_WINDOW_MS = 60000;
 const CRASH_LOOP_THRESHOLD = 5;
@@ -51,15 +52,24 @@ export class Supervisor {
     // Limits in % are only known here: refused like any other config problem (exit 2).
     const problems = await this.watchdog.problemsWith(this.config.watchdog);
     if (problems.length > 0) throw new ConfigError('invalid', problems, this.configPath);
-    const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0)));
+    const spawned: WorkerHandle[] = [];
+    const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0, (w) => spawned.push(w))));
+    // Race window: the address was free when the master tried it, and taken before the
+    // first worker bound it. Restarting workers would loop; fail the start instead.
+    const refused = spawned.find((w) => isAddressCode(w.bootError?.code));
+    if (ready.every((ok) => !ok) && refused !== undefined) {
+      await this.stop(true);
+      throw addressError('listen', this.config.listen.host, this.config.listen.port, refused.bootError!.code!);
+    }
     if (ready.some((ok) => !ok)) this.log.warn('some workers did not become ready; they are being restarted');
     await this.watchdog.start();
   }
 
   /** Fork one worker, configure it, wait until ready. */
-  async spawn(release: Release, slot: number, restarts: number): Promise<boolean> {
+  async spawn(release: Release, slot: number, restarts: number, onSpawned?: (w: WorkerHandle) => void): Promise<boolean> {
     const w = WorkerHandle.spawn(release, slot, this.allocatePrefix(), restarts);
     this.workers.push(w);
+    onSpawned?.(w);
     this.router.attach(w);
     w.onStats = () => this.warmMemory.note(this.liveWarmLists());
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
@@ -70,7 +80,7 @@ export class Supervisor {
     restorePriority();
     if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
     else {
-      this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs });
+      this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs, error: w.bootError?.message ?? null, code: w.bootError?.code ?? null });
       // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
       // upgrade decides.
       w.kill('SIGKILL');
@@ -117,9 +127,10 @@ export class Supervisor {
     this.crashes.set(w.slot, recent);
     const delay = Math.min(30000, 100 * 2 ** (recent.length - 1));
     if (recent.length >= CRASH_LOOP_THRESHOLD) {
-      const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms`;
+      const last = w.bootError === null ? '' : `; last start failed: ${w.bootError.message}`;
+      const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms${last}`;
       this.alerts.set(w.slot, alert);
-      this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay });
+      this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay, error: w.bootError?.message ?? null });
     }
     setTimeout(() => {
       if (this.stopping || this.workers.some((x) => x.slot === w.slot && x.state !== 'dead')) return;
@@ -251,6 +262,7 @@ export class Supervisor {
     this.watchdog.stop();
     if (immediate) {
       for (const w of this.workers) w.kill('SIGKILL');
+      await Promise.all(this.workers.map((w) => w.exited));
       return;
     }
     await Promise.all(this.workers.map((w) => w.drain(this.config.supervisor.drainTimeoutMs, false, 'stop')));

@@ -28,6 +28,8 @@ export class WorkerHandle {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   /** Why the master is taking this worker down (for logs); null while it is wanted. */
   retireReason: string | null = null;
+  /** Why the worker refused its first config (its error and errno code), when it did. */
+  bootError: { readonly message: string; readonly code: string | null } | null = null;
   private readyWaiters: ((ok: boolean) => void)[] = [];
   /** Resolves when the worker's IPC listener is up (messages sent earlier would be lost). */
   private readonly hello: Promise<void>;
@@ -75,7 +77,12 @@ export class WorkerHandle {
   configure(config: Config, configVersion: number, timeoutMs: number, warm: readonly WarmShape[] = []): Promise<boolean> {
     const ready = this.waitReady(timeoutMs);
     void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm }, timeoutMs)).then(
-      (ack) => { if (!ack.ok) this.setReady(false); },
+      (ack) => {
+        if (ack.ok) return;
+        const code = (ack.data as { code?: unknown } | null | undefined)?.code;
+        this.bootError = { message: ack.error ?? 'config refused', code: typeof code === 'string' ? code : null };
+        this.setReady(false);
+      },
       () => this.setReady(false),
     );
     return ready;

@@ -63,8 +63,10 @@ export function runWorker(): void {
         channel.ack(msg.seq, true);
       }
     } catch (err) {
-      log.error('worker failed to apply config', { error: (err as Error).message });
-      channel.ack(msg.seq, false, { error: (err as Error).message });
+      const code = (err as NodeJS.ErrnoException).code ?? null;
+      log.error('worker failed to apply config', { error: (err as Error).message, code });
+      // The errno code lets the master tell an address in use from a bug.
+      channel.ack(msg.seq, false, { error: (err as Error).message, data: { code } });
     }
   });
 
