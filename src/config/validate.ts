@@ -74,7 +74,18 @@ function semanticProblems(data: unknown): string[] {
   userProblems(arrayOf(data.users), clusters, Array.isArray(data.clusters), problems);
   addressProblems(data, problems);
   watchdogProblems(data, problems);
+  adminTimeoutProblems(data, problems);
   return problems;
+}
+
+/** node:http refuses (throws at start) a request timeout shorter than the headers timeout. */
+function adminTimeoutProblems(data: Rec, problems: string[]): void {
+  const admin = isRec(data.admin) ? data.admin : {};
+  const headers = admin.headersTimeoutMs ?? DEFAULTS.admin.headersTimeoutMs;
+  const request = admin.requestTimeoutMs ?? DEFAULTS.admin.requestTimeoutMs;
+  if (typeof headers === 'number' && typeof request === 'number' && request < headers) {
+    problems.push(`admin.requestTimeoutMs: ${request} is below admin.headersTimeoutMs (${headers}): a request includes its headers`);
+  }
 }
 
 /** Limits that would kill or replace every worker as it starts, or a soft limit never reached. */

@@ -12,6 +12,7 @@ import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
 import { startAdminApi } from './admin-api.js';
 import { checkAddress } from './addresses.js';
+import { LOW_FD_LIMIT, openFileLimit } from './fd-budget.js';
 import { createNotifier } from './systemd.js';
 import type { MasterControl } from './control.js';
 
@@ -51,6 +52,7 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
     reload: async () => {
       notifier.reloading();
       const r = await sup.reload().catch((err: Error) => ({ ok: false, configVersion: sup.configVersion, problems: [err.message] }));
+      if (r.ok) admin.configure(sup.config.admin);
       notifier.ready(r.ok ? `config version ${r.configVersion} applied` : `reload refused (config invalid); still on config version ${r.configVersion}`);
       return r;
     },
@@ -70,6 +72,10 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   // Race window: the admin address may have been taken since it was tried above; the
   // workers then served for a moment at most, and `undo` stops them.
   const admin = await startAdminApi(sup.config.admin, control, log);
+  const fdLimit = openFileLimit();
+  if (fdLimit !== null && fdLimit < LOW_FD_LIMIT) {
+    log.warn('the master\'s open-file limit is low: a burst of client connections can exhaust it (raise LimitNOFILE, or ulimit -n)', { fd_limit: fdLimit, recommended: LOW_FD_LIMIT });
+  }
 
   const stop = (immediate: boolean): Promise<void> => {
     stopping ??= (async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import winston from 'winston';
+import { DEFAULTS } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
 
@@ -118,7 +119,7 @@ describe('cli: control commands', function () {
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-cli-'));
     control = new TestControl();
-    api = await startAdminApi({ host: '127.0.0.1', port: 0, token: TOKEN }, control, winston.createLogger({ silent: true }));
+    api = await startAdminApi({ ...DEFAULTS.admin, port: 0, token: TOKEN }, control, winston.createLogger({ silent: true }));
     config = writeConfig('dbmesh.json', { port: api.port, token: TOKEN });
   });
 

@@ -90,7 +90,10 @@ describe('config/load', () => {
   it('loads the minimal form and fills every default', () => {
     const c = loadConfigFile(write('dbmesh.json', JSON.stringify(MINIMAL)));
     expect(c.listen).to.deep.equal({ host: '127.0.0.1', port: 6033 });
-    expect(c.admin).to.deep.equal({ host: '127.0.0.1', port: 6034, token: 'change-me' });
+    expect(c.admin).to.deep.equal({
+      host: '127.0.0.1', port: 6034, token: 'change-me', maxConnections: 64,
+      headersTimeoutMs: 5000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000, idleTimeoutMs: 60000,
+    });
     expect(c.workers).to.equal(2);
     expect(c.users).to.deep.equal([
       { name: 'app', password: 'app_pw', cluster: 'main', backendUser: 'app', backendPassword: 'app_pw', readFrom: 'replica' },
@@ -111,7 +114,7 @@ describe('config/load', () => {
   it('fills section defaults when only users and clusters are given', () => {
     const c = parseConfig(JSON.stringify({ users: MINIMAL.users, clusters: MINIMAL.clusters }), 'json');
     expect(c.listen).to.deep.equal(DEFAULTS.listen);
-    expect(c.admin).to.deep.equal({ host: '127.0.0.1', port: 6034, token: '' });
+    expect(c.admin).to.deep.equal({ ...DEFAULTS.admin, token: '' });
     expect(c.workers).to.equal(os.availableParallelism());
     expect(c.monitor).to.deep.equal({ user: 'monitor', password: '', intervalMs: 1000 });
   });
@@ -167,6 +170,12 @@ describe('config/load', () => {
       'clusters[0].backends[2].id: duplicate backend id "db1" (first at clusters[0].backends[0])',
       'clusters[1].name: duplicate cluster name "main" (first at clusters[0])',
       'clusters[1].backends: a cluster needs at least one backend',
+    ]);
+  });
+
+  it('refuses an admin request timeout below its headers timeout (node:http would throw at start)', () => {
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, admin: { token: 't', requestTimeoutMs: 2000 } })))).to.deep.equal([
+      'admin.requestTimeoutMs: 2000 is below admin.headersTimeoutMs (5000): a request includes its headers',
     ]);
   });
 
@@ -241,6 +250,9 @@ describe('config/load', () => {
     expect(d(s.listen.properties.port)).to.equal(DEFAULTS.listen.port);
     expect(d(s.admin.properties.port)).to.equal(DEFAULTS.admin.port);
     expect(d(s.admin.properties.token)).to.equal(DEFAULTS.admin.token);
+    for (const k of ['maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'idleTimeoutMs'] as const) {
+      expect(d(s.admin.properties[k]), `admin.${k}`).to.equal(DEFAULTS.admin[k]);
+    }
     expect(d(s.monitor.properties.user)).to.equal(DEFAULTS.monitor.user);
     expect(d(s.monitor.properties.intervalMs)).to.equal(DEFAULTS.monitor.intervalMs);
     expect(d(s.protocol.properties.allowLocalInfile)).to.equal(DEFAULTS.protocol.allowLocalInfile);
