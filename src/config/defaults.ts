@@ -65,7 +65,7 @@ export const DEFAULTS = deepFreeze({
   limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
   protocol: { allowLocalInfile: false },
   log: { level: 'info' },
-  supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, probationMs: 2000 },
+  supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, readyLimitMs: 300000, probationMs: 2000 },
   watchdog: { softLimit: '1024MiB', hardLimit: '2048MiB', intervalMs: 1000 },
 } as const);
 

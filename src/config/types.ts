@@ -88,7 +88,10 @@ export interface ReleasesConfig {
 
 export interface SupervisorConfig {
   readonly drainTimeoutMs: number; // default 30000
-  readonly readyTimeoutMs: number; // default 20000
+  /** A starting worker that begins no boot phase for this long is stuck; default 20000. */
+  readonly readyTimeoutMs: number;
+  /** A starting worker not ready after this long is given up, progress or not; default 300000. */
+  readonly readyLimitMs: number;
   readonly probationMs: number; // default 2000
 }
 

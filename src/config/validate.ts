@@ -75,7 +75,27 @@ function semanticProblems(data: unknown): string[] {
   addressProblems(data, problems);
   watchdogProblems(data, problems);
   adminTimeoutProblems(data, problems);
+  readinessProblems(data, problems);
   return problems;
+}
+
+/**
+ * A starting worker that begins no boot phase for supervisor.readyTimeoutMs is killed. One
+ * phase probes the backends, and a probe of an unreachable (or hung) backend may take a connect
+ * timeout plus a query timeout: a shorter readyTimeoutMs would kill every worker, in a loop,
+ * whenever a backend is down.
+ */
+function readinessProblems(data: Rec, problems: string[]): void {
+  const sup = isRec(data.supervisor) ? data.supervisor : {};
+  const limits = isRec(data.limits) ? data.limits : {};
+  const stall = sup.readyTimeoutMs ?? DEFAULTS.supervisor.readyTimeoutMs;
+  const cap = sup.readyLimitMs ?? DEFAULTS.supervisor.readyLimitMs;
+  const connect = limits.connectTimeoutMs ?? DEFAULTS.limits.connectTimeoutMs;
+  if (typeof stall !== 'number' || typeof cap !== 'number' || typeof connect !== 'number') return;
+  if (stall < 2 * connect) {
+    problems.push(`supervisor.readyTimeoutMs: ${stall} is below twice limits.connectTimeoutMs (${connect}): probing a backend that does not answer takes up to that long in one boot phase, so every worker would be killed while a backend is down`);
+  }
+  if (cap < stall) problems.push(`supervisor.readyLimitMs: ${cap} is below supervisor.readyTimeoutMs (${stall})`);
 }
 
 /** node:http refuses (throws at start) a request timeout shorter than the headers timeout. */

@@ -16,6 +16,8 @@ import { LOW_FD_LIMIT, openFileLimit } from './fd-budget.js';
 import { createNotifier } from './systemd.js';
 import type { MasterControl } from './control.js';
 
+/** Beyond a worker's own no-progress timeout: time for the master to give up on it and go on. */
+const START_TIMEOUT_MARGIN_MS = 10_000;
 const MASTER_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface RunningMaster {
@@ -44,7 +46,11 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   undo.push(() => notifier.close());
   const sup = new Supervisor(config, configPath, MASTER_VERSION);
   undo.push(() => sup.stop(true));
+  // A slow start that progresses must not hit systemd's TimeoutStartSec (the master gives up
+  // on a worker that makes no progress for readyTimeoutMs by itself).
+  sup.onBootProgress = (w, phase) => notifier.progress(`starting: worker ${w.pid} (slot ${w.slot}) ${phase}`, config.supervisor.readyTimeoutMs + START_TIMEOUT_MARGIN_MS);
   await sup.start();
+  sup.onBootProgress = null;
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const control: MasterControl = {

@@ -5,7 +5,7 @@
  * worker is started and ready before an old one drains, in upgrades and in the watchdog
  * alike. Never touches client bytes: moved sessions pass through as descriptors.
  */
-import type { WarmShape } from '../ipc/messages.js';
+import type { BootPhase, WarmShape } from '../ipc/messages.js';
 import { lowerWhileBooting } from './boot-priority.js';
 import { WarmMemory, averageShapes } from './warm-memory.js';
 import type { Config } from '../config/types.js';
@@ -18,6 +18,7 @@ import { HandoffRouter } from './handoff-router.js';
 import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
 import { addressError, isAddressCode } from './addresses.js';
+import { describeBootFailure } from './boot-watch.js';
 
 const CRASH_WINDOW_MS = 60000;
 const CRASH_LOOP_THRESHOLD = 5;
@@ -34,10 +35,13 @@ export class Supervisor {
   softReplacements = 0;
   hardKills = 0;
   busy: string | null = null; // an upgrade/rollback/replacement in progress
+  /** Called when a starting worker begins a boot phase. */
+  onBootProgress: ((w: WorkerHandle, phase: BootPhase) => void) | null = null;
   stopping = false;
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
-  private readonly alerts = new Map<number, string>();
+  /** By kind and slot ("crash 1", "ready 1"): one current alert each. */
+  private readonly alerts = new Map<string, string>();
   private readonly warmMemory: WarmMemory;
 
   constructor(public config: Config, readonly configPath: string, readonly masterVersion: string) {
@@ -70,22 +74,32 @@ export class Supervisor {
     const w = WorkerHandle.spawn(release, slot, this.allocatePrefix(), restarts);
     this.workers.push(w);
     onSpawned?.(w);
+    w.boot.onProgress = (phase) => this.onBootProgress?.(w, phase);
     this.router.attach(w);
     w.onStats = () => this.warmMemory.note(this.liveWarmLists());
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const restorePriority = lowerWhileBooting(w.pid);
-    const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs, this.warmShare());
+    const { readyTimeoutMs, readyLimitMs } = this.config.supervisor;
+    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare());
     restorePriority();
-    if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
-    else {
-      this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs, error: w.bootError?.message ?? null, code: w.bootError?.code ?? null });
-      // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
-      // upgrade decides.
-      w.kill('SIGKILL');
+    if (outcome.ok) {
+      this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot, boot_ms: outcome.bootMs });
+      this.alerts.delete(`ready ${slot}`);
+      return true;
     }
-    return ok;
+    const why = describeBootFailure(outcome);
+    this.log.error('worker failed to become ready', {
+      worker_pid: w.pid, version: release.version, slot, reason: outcome.reason, boot_phase: outcome.phase, phase_ms: outcome.phaseMs,
+      boot_ms: outcome.bootMs, ready_timeout_ms: readyTimeoutMs, ready_limit_ms: readyLimitMs, error: outcome.error, code: w.bootError?.code ?? null, detail: why,
+    });
+    // In an upgrade, the upgrade reports it; otherwise it stays in the status until the slot serves.
+    if (release === this.release) this.alerts.set(`ready ${slot}`, `worker ${w.pid} in slot ${slot} did not become ready: ${why}; killed and restarted`);
+    // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
+    // upgrade decides.
+    w.kill('SIGKILL');
+    return false;
   }
 
   /**
@@ -129,13 +143,13 @@ export class Supervisor {
     if (recent.length >= CRASH_LOOP_THRESHOLD) {
       const last = w.bootError === null ? '' : `; last start failed: ${w.bootError.message}`;
       const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms${last}`;
-      this.alerts.set(w.slot, alert);
+      this.alerts.set(`crash ${w.slot}`, alert);
       this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay, error: w.bootError?.message ?? null });
     }
     setTimeout(() => {
       if (this.stopping || this.workers.some((x) => x.slot === w.slot && x.state !== 'dead')) return;
       void this.spawn(this.release, w.slot, w.restarts + 1).then((ok) => {
-        if (ok) this.alerts.delete(w.slot); // serving again: the loop is over (a new crash re-raises it)
+        if (ok) this.alerts.delete(`crash ${w.slot}`); // serving again: the loop is over (a new crash re-raises it)
       });
     }, delay).unref();
   }

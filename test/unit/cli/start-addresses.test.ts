@@ -5,13 +5,13 @@
  * when the master tried it, taken before the worker bound it) fails the start the same way
  * instead of being restarted in a loop. Real processes; the ports are held by this process.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { freePort } from '../../helpers/dbmesh.js';
-import { cli } from '../../helpers/control.js';
+import { cli, writeFakeRelease } from '../../helpers/control.js';
 
 function hold(port: number): Promise<net.Server> {
   return new Promise((resolve, reject) => {
@@ -89,18 +89,14 @@ describe('dbmesh start: an address it cannot listen on', function () {
     // A release whose worker answers its config as a real one does when its listen() fails
     // with EADDRINUSE: the race after the master's own check, made deterministic.
     const releases = path.join(dir, 'releases');
-    const rel = path.join(releases, '7.4.0-taken');
-    mkdirSync(rel, { recursive: true });
-    writeFileSync(path.join(rel, 'package.json'), JSON.stringify({ name: 'dbmesh', version: '7.4.0-taken', dbmesh: { workerEntry: 'taken-worker.js' } }));
-    writeFileSync(path.join(rel, 'taken-worker.js'), [
+    writeFakeRelease(releases, '7.4.0-taken', [
       "process.send({ v: 1, act: 'hello', seq: 1, version: '7.4.0-taken', pid: process.pid });",
       "process.on('message', (m) => {",
       "  if (m && m.act === 'config') process.send({ v: 1, act: 'ack', seq: 2, ack: m.seq, ok: false,",
       `    error: 'listen EADDRINUSE: address already in use 127.0.0.1:${port}', data: { code: 'EADDRINUSE' } });`,
       '});',
       "process.on('disconnect', () => process.exit(0));",
-    ].join('\n'));
-    symlinkSync('7.4.0-taken', path.join(releases, 'current'));
+    ].join('\n'), { current: true });
     const r = await cli(['start', '--config', writeConfig({ releases: { dir: releases } })]);
     expect(r.code, r.stderr).to.equal(3);
     expect(r.stderr).to.include(`dbmesh: cannot listen on 127.0.0.1:${port} (listen, the MySQL port): the address is already in use`);

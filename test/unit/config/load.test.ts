@@ -179,6 +179,17 @@ describe('config/load', () => {
     ]);
   });
 
+  it('refuses a ready timeout a backend probe can outlast, and a ready limit below it', () => {
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, supervisor: { readyTimeoutMs: 5000 } })))[0]).to.match(
+      /^supervisor\.readyTimeoutMs: 5000 is below twice limits\.connectTimeoutMs \(5000\): probing a backend that does not answer/,
+    );
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, supervisor: { readyLimitMs: 10000 } })))).to.deep.equal([
+      'supervisor.readyLimitMs: 10000 is below supervisor.readyTimeoutMs (20000)',
+    ]);
+    const ok = parseConfig(JSON.stringify({ ...MINIMAL, limits: { connectTimeoutMs: 1000 }, supervisor: { readyTimeoutMs: 2000, readyLimitMs: 2000 } }));
+    expect(ok.supervisor).to.include({ readyTimeoutMs: 2000, readyLimitMs: 2000 });
+  });
+
   it('refuses admin and listen on the same address', () => {
     const bad = { ...MINIMAL, admin: { port: 6033, token: 't' } };
     expect(problemsOf(() => parseConfig(JSON.stringify(bad)))).to.deep.equal([
@@ -257,6 +268,9 @@ describe('config/load', () => {
     expect(d(s.monitor.properties.intervalMs)).to.equal(DEFAULTS.monitor.intervalMs);
     expect(d(s.protocol.properties.allowLocalInfile)).to.equal(DEFAULTS.protocol.allowLocalInfile);
     expect(d(s.log.properties.level)).to.equal(DEFAULTS.log.level);
+    for (const k of ['drainTimeoutMs', 'readyTimeoutMs', 'readyLimitMs', 'probationMs'] as const) {
+      expect(d(s.supervisor.properties[k]), `supervisor.${k}`).to.equal(DEFAULTS.supervisor[k]);
+    }
     const backend = configSchema.definitions.backend.properties;
     expect([backend.port.default, backend.weight.default, backend.maxConnections.default]).to.deep.equal([
       DEFAULTS.backend.port,
