@@ -4,7 +4,8 @@
  * command that runs dbmesh itself. It may import config/, observability/ and errors/, and
  * reaches the runtime only through a dynamic import (see commands/start.ts).
  *
- * Exit codes: 0 ok, 1 unexpected failure or usage error, 2 invalid or unreadable config.
+ * Exit codes: 0 ok, 1 unexpected failure or usage error, 2 invalid or unreadable config,
+ * 3 (`start`) an address to listen on is in use or not allowed.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';

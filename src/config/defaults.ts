@@ -50,7 +50,10 @@ export interface ConfigFile {
 /** Static defaults. `workers` and `releases.dir` depend on the host and are computed. */
 export const DEFAULTS = deepFreeze({
   listen: { host: '127.0.0.1', port: 6033 },
-  admin: { host: '127.0.0.1', port: 6034, token: '' },
+  admin: {
+    host: '127.0.0.1', port: 6034, token: '', maxConnections: 64,
+    headersTimeoutMs: 5000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000, idleTimeoutMs: 60000,
+  },
   user: { readFrom: 'replica' },
   backend: { port: 3306, weight: 1, maxConnections: 0 },
   cluster: { balancer: 'p2c-ewma', readYourWritesMs: 1000, causalReads: false, causalReadTimeoutMs: 500, maxReplicationLagSeconds: 10 },
@@ -62,7 +65,7 @@ export const DEFAULTS = deepFreeze({
   limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
   protocol: { allowLocalInfile: false },
   log: { level: 'info' },
-  supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, probationMs: 2000 },
+  supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, readyLimitMs: 300000, probationMs: 2000 },
   watchdog: { softLimit: '1024MiB', hardLimit: '2048MiB', intervalMs: 1000 },
 } as const);
 

@@ -8,3 +8,4 @@ export type * from './types.js';
 export { ConfigError, loadConfigFile, parseConfig, type ConfigErrorReason, type ConfigFormat } from './load.js';
 export { DEFAULTS, applyDefaults, deepFreeze, installRoot, type ConfigFile } from './defaults.js';
 export { configSchema, validateConfig } from './validate.js';
+export { MIN_WORKER_LIMIT_BYTES, limitBytes, memoryLimitProblems, parseMemoryLimit, type MemoryLimit } from './memory-limit.js';

@@ -84,13 +84,34 @@ function parseJson(text: string): unknown {
   }
 }
 
+/**
+ * Aliases a YAML config may expand, counted as the yaml library counts them (each use of an
+ * anchor, weighted by the aliases inside it). Anchors for repeated pool or backend settings
+ * stay far below it; a "billion laughs" file (aliases of aliases) is refused instead of
+ * expanding into gigabytes.
+ */
+export const YAML_MAX_ALIAS_COUNT = 100;
+
 function parseYaml(text: string): unknown {
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError('syntax', doc.errors.map((e) => `invalid YAML: ${e.message.split('\n')[0]}`));
   }
-  // A YAML file that is empty or only comments is null; the schema reports "(root): must be object".
-  return doc.toJS() as unknown;
+  try {
+    // A YAML file that is empty or only comments is null; the schema reports "(root): must be object".
+    return doc.toJS({ maxAliasCount: YAML_MAX_ALIAS_COUNT }) as unknown;
+  } catch (err) {
+    // Alias problems surface only when the document is turned into values.
+    throw new ConfigError('syntax', [`invalid YAML: ${yamlValueError(err)}`]);
+  }
+}
+
+function yamlValueError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/excessive alias count/i.test(message)) {
+    return `aliases expand too much (over ${YAML_MAX_ALIAS_COUNT} alias uses, counting aliases inside aliases): refused as a possible "billion laughs" file; write the values out instead`;
+  }
+  return message.split('\n')[0] ?? message;
 }
 
 function describeFsError(err: unknown): string {

@@ -12,6 +12,13 @@ export interface AdminConfig {
   readonly host: string; // default "127.0.0.1"
   readonly port: number; // default 6034
   readonly token: string; // required when admin is given; default "" (admin API refuses all)
+  /** Connections open at once (capped at a quarter of the master's fd limit); default 64. */
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number; // default 5000
+  readonly requestTimeoutMs: number; // default 30000; >= headersTimeoutMs
+  readonly keepAliveTimeoutMs: number; // default 5000
+  /** No bytes either way for this long closes the connection (not while a request is handled); default 60000. */
+  readonly idleTimeoutMs: number;
 }
 
 export interface UserConfig {
@@ -81,7 +88,10 @@ export interface ReleasesConfig {
 
 export interface SupervisorConfig {
   readonly drainTimeoutMs: number; // default 30000
-  readonly readyTimeoutMs: number; // default 20000
+  /** A starting worker that begins no boot phase for this long is stuck; default 20000. */
+  readonly readyTimeoutMs: number;
+  /** A starting worker not ready after this long is given up, progress or not; default 300000. */
+  readonly readyLimitMs: number;
   readonly probationMs: number; // default 2000
 }
 

@@ -10,6 +10,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import schema from './schema.json' with { type: 'json' };
 import { DEFAULTS } from './defaults.js';
+import { memoryLimitProblems } from './memory-limit.js';
 
 const NAME_PATTERN = schema.definitions.name.pattern;
 const NAME_RULE = 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit';
@@ -72,7 +73,68 @@ function semanticProblems(data: unknown): string[] {
   const clusters = clusterProblems(arrayOf(data.clusters), problems);
   userProblems(arrayOf(data.users), clusters, Array.isArray(data.clusters), problems);
   addressProblems(data, problems);
+  watchdogProblems(data, problems);
+  adminTimeoutProblems(data, problems);
+  readinessProblems(data, problems);
   return problems;
+}
+
+/**
+ * A starting worker that begins no boot phase for supervisor.readyTimeoutMs is killed. One
+ * phase probes the backends, and a probe of an unreachable (or hung) backend may take a connect
+ * timeout plus a query timeout: a shorter readyTimeoutMs would kill every worker, in a loop,
+ * whenever a backend is down.
+ */
+function readinessProblems(data: Rec, problems: string[]): void {
+  const sup = isRec(data.supervisor) ? data.supervisor : {};
+  const limits = isRec(data.limits) ? data.limits : {};
+  const stall = sup.readyTimeoutMs ?? DEFAULTS.supervisor.readyTimeoutMs;
+  const cap = sup.readyLimitMs ?? DEFAULTS.supervisor.readyLimitMs;
+  const connect = limits.connectTimeoutMs ?? DEFAULTS.limits.connectTimeoutMs;
+  if (typeof stall !== 'number' || typeof cap !== 'number' || typeof connect !== 'number') return;
+  if (stall < 2 * connect) {
+    problems.push(`supervisor.readyTimeoutMs: ${stall} is below twice limits.connectTimeoutMs (${connect}): probing a backend that does not answer takes up to that long in one boot phase, so every worker would be killed while a backend is down`);
+  }
+  if (cap < stall) problems.push(`supervisor.readyLimitMs: ${cap} is below supervisor.readyTimeoutMs (${stall})`);
+}
+
+/** node:http refuses (throws at start) a request timeout shorter than the headers timeout. */
+function adminTimeoutProblems(data: Rec, problems: string[]): void {
+  const admin = isRec(data.admin) ? data.admin : {};
+  const headers = admin.headersTimeoutMs ?? DEFAULTS.admin.headersTimeoutMs;
+  const request = admin.requestTimeoutMs ?? DEFAULTS.admin.requestTimeoutMs;
+  if (typeof headers === 'number' && typeof request === 'number' && request < headers) {
+    problems.push(`admin.requestTimeoutMs: ${request} is below admin.headersTimeoutMs (${headers}): a request includes its headers`);
+  }
+}
+
+/** Limits that would kill or replace every worker as it starts, or a soft limit never reached. */
+function watchdogProblems(data: Rec, problems: string[]): void {
+  const w = isRec(data.watchdog) ? data.watchdog : {};
+  const soft = typeof w.softLimit === 'string' ? w.softLimit : undefined;
+  const hard = typeof w.hardLimit === 'string' ? w.hardLimit : undefined;
+  if (w.softLimit !== undefined && soft === undefined) return; // the schema reports the type
+  if (w.hardLimit !== undefined && hard === undefined) return;
+  const limits = { softLimit: soft ?? DEFAULTS.watchdog.softLimit, hardLimit: hard ?? DEFAULTS.watchdog.hardLimit };
+  problems.push(...memoryLimitProblems(limits, { soft: soft !== undefined, hard: hard !== undefined }));
+}
+
+/**
+ * Pool timers run in the pool's housekeeping, about once a second: a non-zero period below
+ * that does not mean what it says (a 5 ms lifetime retires and reopens every idle connection
+ * each second, a login storm on the backends).
+ */
+const POOL_PERIODS = ['maxLifetimeMs', 'keepAliveMs'] as const;
+const POOL_MIN_PERIOD_MS = 1000;
+
+function poolProblems(pool: unknown, at: string, problems: string[]): void {
+  if (!isRec(pool)) return;
+  for (const field of POOL_PERIODS) {
+    const v = pool[field];
+    if (typeof v === 'number' && v > 0 && v < POOL_MIN_PERIOD_MS) {
+      problems.push(`${at}.pool.${field}: must be 0 (off) or at least ${POOL_MIN_PERIOD_MS} (pool housekeeping runs once a second)`);
+    }
+  }
 }
 
 /** Unique cluster names, at least one backend, unique backend ids per cluster. Returns the names. */
@@ -85,6 +147,7 @@ function clusterProblems(clusters: unknown[], problems: string[]): Set<string> {
       if (first !== undefined) problems.push(`clusters[${i}].name: duplicate cluster name "${c.name}" (first at clusters[${first}])`);
       else names.set(c.name, i);
     }
+    poolProblems(c.pool, `clusters[${i}]`, problems);
     if (!Array.isArray(c.backends)) return;
     if (c.backends.length === 0) problems.push(`clusters[${i}].backends: a cluster needs at least one backend`);
     const ids = new Map<string, number>();
@@ -116,8 +179,12 @@ function userProblems(users: unknown[], clusters: Set<string>, checkRefs: boolea
 }
 
 const WILDCARD = new Set(['0.0.0.0', '::']);
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-/** The admin API and the MySQL listener cannot share one address. */
+/**
+ * The admin API and the MySQL listener cannot share one address, and no backend may be
+ * dbmesh's own listener (every pool and monitor connection would come back to dbmesh).
+ */
 function addressProblems(data: Rec, problems: string[]): void {
   const listen = isRec(data.listen) ? data.listen : {};
   const admin = isRec(data.admin) ? data.admin : {};
@@ -129,4 +196,12 @@ function addressProblems(data: Rec, problems: string[]): void {
   if (typeof lPort === 'number' && lPort === aPort && hostsOverlap) {
     problems.push(`admin.port: ${aPort} is already used by listen (${lHost}:${lPort})`);
   }
+  arrayOf(data.clusters).forEach((c, i) => {
+    if (!isRec(c)) return;
+    arrayOf(c.backends).forEach((b, j) => {
+      if (!isRec(b) || typeof b.host !== 'string' || (b.port ?? DEFAULTS.backend.port) !== lPort) return;
+      const local = b.host === lHost || (LOOPBACK.has(b.host) && (LOOPBACK.has(lHost) || WILDCARD.has(lHost)));
+      if (local) problems.push(`clusters[${i}].backends[${j}]: ${b.host}:${String(lPort)} is dbmesh's own listen address (dbmesh would connect to itself)`);
+    });
+  });
 }

@@ -68,6 +68,16 @@ export interface FindSessionMsg { v: number; act: 'find-session'; seq: number; c
 export interface DebugAllocMsg { v: number; act: 'debug-alloc'; seq: number; mib: number }
 
 // ---- worker -> master
+/**
+ * What a starting worker is doing, in order. The master starts in 'loading modules' (until
+ * the worker's hello), and the worker reports each later phase as it begins ('boot'), so the
+ * master judges readiness by progress, not by a wall-clock guess.
+ */
+export const BOOT_PHASES = ['loading modules', 'waiting for config', 'applying config', 'probing backends', 'warming pools', 'warming up code', 'listening'] as const;
+export type BootPhase = typeof BOOT_PHASES[number];
+export interface BootMsg { v: number; act: 'boot'; seq: number; phase: BootPhase }
+/** Data of a worker's failed ack to its first config: where it failed, and the errno code. */
+export interface BootFailureData { readonly phase: BootPhase; readonly code: string | null }
 export interface ReadyMsg { v: number; act: 'ready'; seq: number; version: string; pid: number }
 export interface AckMsg { v: number; act: 'ack'; seq: number; ack: number; ok: boolean; error?: string; data?: unknown }
 export interface HandoffMsg { v: number; act: 'handoff'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
@@ -102,7 +112,7 @@ export type PoolFigures = PoolStats;
 export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
 
 export type ToWorker = ConfigMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | DebugAllocMsg | AckMsg;
-export type ToMaster = ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | LookupSessionMsg;
+export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | LookupSessionMsg;
 
 export function isIpcMessage(m: unknown): m is { v: number; act: string; seq: number } {
   return typeof m === 'object' && m !== null && typeof (m as { act?: unknown }).act === 'string' && typeof (m as { seq?: unknown }).seq === 'number';

@@ -3,18 +3,29 @@
  * Every request needs `Authorization: Bearer <admin.token>`; an empty configured token
  * refuses everything. Routes and their MasterControl calls are in admin-routes.ts.
  * Error bodies are `{"error": "..."}` and never carry stack traces or internal paths.
+ * Connections are capped and none may sit idle (headers, request, keep-alive and idle
+ * timeouts): see admin-connections.ts for why.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { ROUTES, errorMessage, sendJson } from './admin-routes.js';
+import { addressError } from './addresses.js';
+import { ROUTES, STREAM_KEEPALIVE_MS, errorMessage, sendJson } from './admin-routes.js';
+import { AdminConnections } from './admin-connections.js';
+import { adminConnectionCap, openFileLimit } from './fd-budget.js';
 import type { MasterControl } from './control.js';
 
 export interface AdminApi {
   /** The port actually bound (differs from admin.port when that is 0). */
   readonly port: number;
+  /** The connection cap in force (admin.maxConnections within the master's fd budget). */
+  readonly maxConnections: number;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Apply new limits and timeouts (a reload); host, port and token stay as started. */
+  configure(admin: AdminConfig): void;
   /** Stop accepting, let in-flight requests finish (forced after a grace period). */
   close(): Promise<void>;
 }
@@ -28,20 +39,49 @@ export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
  */
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
 const CLOSE_GRACE_MS = 5_000;
+/** How often node:http checks the headers and request timeouts (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1_000;
 
 type BodyResult = { readonly body: Buffer } | { readonly tooLarge: true };
 
 export async function startAdminApi(admin: AdminConfig, control: MasterControl, log: Logger): Promise<AdminApi> {
   const tokenDigest = admin.token === '' ? undefined : digest(admin.token);
   if (tokenDigest === undefined) log.warn('admin.token is empty: the admin API refuses every request');
-  const server = createServer((req, res) => {
-    handle(req, res, tokenDigest, control, log).catch((err: unknown) => internalError(res, log, err));
+  const limits = { streamKeepAliveMs: 0 };
+  const server = createServer({ headersTimeout: admin.headersTimeoutMs, requestTimeout: admin.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS });
+  const connections = new AdminConnections(server, admin.maxConnections, log);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    connections.started(req.socket, res);
+    handle(req, res, tokenDigest, control, log, limits.streamKeepAliveMs).catch((err: unknown) => internalError(res, log, err));
   });
+  const configure = (next: AdminConfig): void => {
+    connections.cap = connectionCap(next, log);
+    server.headersTimeout = next.headersTimeoutMs;
+    server.requestTimeout = next.requestTimeoutMs;
+    server.keepAliveTimeout = next.keepAliveTimeoutMs;
+    server.setTimeout(next.idleTimeoutMs);
+    limits.streamKeepAliveMs = Math.min(STREAM_KEEPALIVE_MS, Math.floor(next.idleTimeoutMs / 3));
+  };
+  configure(admin);
   await listen(server, admin);
   server.on('error', (err) => log.error('admin api server error', { error: err.message }));
   const port = (server.address() as AddressInfo).port;
-  log.info('admin api listening', { host: admin.host, port });
-  return { port, close: () => closeServer(server) };
+  log.info('admin api listening', { host: admin.host, port, max_connections: connections.cap });
+  return {
+    port, configure, close: () => closeServer(server),
+    get maxConnections() { return connections.cap; },
+    get connections() { return connections.count; },
+  };
+}
+
+/** admin.maxConnections, within the admin share of the master's descriptors. */
+function connectionCap(admin: AdminConfig, log: Logger): number {
+  const fdLimit = openFileLimit();
+  const cap = adminConnectionCap(admin.maxConnections, fdLimit);
+  if (cap < admin.maxConnections) {
+    log.warn('admin.maxConnections lowered to a quarter of the master\'s open-file limit', { configured: admin.maxConnections, max_connections: cap, fd_limit: fdLimit });
+  }
+  return cap;
 }
 
 async function handle(
@@ -50,6 +90,7 @@ async function handle(
   tokenDigest: Buffer | undefined,
   control: MasterControl,
   log: Logger,
+  streamKeepAliveMs: number,
 ): Promise<void> {
   if (!authorized(req.headers.authorization, tokenDigest)) {
     sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="dbmesh"' });
@@ -74,7 +115,7 @@ async function handle(
     }
     body = read.body;
   }
-  await route.handle({ control, log, body, res });
+  await route.handle({ control, log, body, res, streamKeepAliveMs });
 }
 
 /** Constant-time: both sides are hashed to equal-length digests before comparing. */
@@ -121,7 +162,7 @@ function internalError(res: ServerResponse, log: Logger, err: unknown): void {
 function listen(server: Server, admin: AdminConfig): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new Error(`admin API cannot listen on ${admin.host}:${admin.port}: ${err.code ?? err.message}`));
+      reject(addressError('admin', admin.host, admin.port, err.code ?? err.message));
     };
     server.once('error', onError);
     server.listen({ host: admin.host, port: admin.port }, () => {

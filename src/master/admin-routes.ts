@@ -13,6 +13,8 @@ export interface RouteContext {
   /** The request body (at most the admin API's body limit); empty for GET. */
   readonly body: Buffer;
   readonly res: ServerResponse;
+  /** How often a progress stream writes a keep-alive line (within the idle timeout). */
+  readonly streamKeepAliveMs: number;
 }
 
 export interface Route {
@@ -25,7 +27,7 @@ export interface Route {
  * may be silent for minutes; an empty line now and then keeps HTTP clients (fetch gives up
  * after 300 s without body data) and proxies from timing out. Readers skip empty lines.
  */
-const STREAM_KEEPALIVE_MS = 15_000;
+export const STREAM_KEEPALIVE_MS = 15_000;
 
 /** Versions name release directories: keep them to plain semver, never a path. */
 const VERSION_RE = /^\d{1,9}\.\d{1,9}\.\d{1,9}(?:-[0-9A-Za-z.-]{1,40})?(?:\+[0-9A-Za-z.-]{1,40})?$/;
@@ -131,7 +133,7 @@ function parseVersionBody(body: Buffer): string | { error: string } {
  * A client that disconnects does not cancel the upgrade: the master finishes it anyway.
  */
 async function streamProgress(
-  { control, log, res }: RouteContext,
+  { control, log, res, streamKeepAliveMs }: RouteContext,
   toVersion: string,
   run: (onProgress: (e: ProgressEvent) => void) => Promise<UpgradeResult>,
 ): Promise<void> {
@@ -140,7 +142,7 @@ async function streamProgress(
   const write = (text: string): void => {
     if (!res.destroyed && !res.writableEnded) res.write(text);
   };
-  const keepAlive = setInterval(() => write('\n'), STREAM_KEEPALIVE_MS).unref();
+  const keepAlive = setInterval(() => write('\n'), streamKeepAliveMs).unref();
   let result: UpgradeResult;
   try {
     result = await run((e) => write(JSON.stringify(e) + '\n'));

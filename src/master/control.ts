@@ -11,6 +11,8 @@ export interface WorkerStatus {
   readonly pid: number;
   readonly version: string;
   readonly state: WorkerState;
+  /** While spawning: the boot phase it is in (e.g. "probing backends"). */
+  readonly bootPhase?: string;
   readonly connections: number;
   readonly rssBytes: number;
   readonly startedAt: string; // ISO time

@@ -6,14 +6,18 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/types.js';
-import { logger } from '../observability/logger.js';
+import { logger, type Logger } from '../observability/logger.js';
 import { createMasterMetrics } from '../observability/metrics.js';
 import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
 import { startAdminApi } from './admin-api.js';
+import { checkAddress } from './addresses.js';
+import { LOW_FD_LIMIT, openFileLimit } from './fd-budget.js';
 import { createNotifier } from './systemd.js';
 import type { MasterControl } from './control.js';
 
+/** Beyond a worker's own no-progress timeout: time for the master to give up on it and go on. */
+const START_TIMEOUT_MARGIN_MS = 10_000;
 const MASTER_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface RunningMaster {
@@ -23,9 +27,30 @@ export interface RunningMaster {
 
 export async function runMaster(config: Config, configPath: string): Promise<RunningMaster> {
   const log = logger('master');
+  const undo: (() => unknown)[] = [];
+  try {
+    return await startMaster(config, configPath, log, undo);
+  } catch (err) {
+    log.error('dbmesh cannot start', { error: (err as Error).message });
+    for (const step of undo.reverse()) await step();
+    throw err;
+  }
+}
+
+/** Start everything; `undo` collects how to take down what already runs if a later step fails. */
+async function startMaster(config: Config, configPath: string, log: Logger, undo: (() => unknown)[]): Promise<RunningMaster> {
+  // Both addresses before anything starts: one in use fails the start here.
+  await checkAddress('listen', config.listen.host, config.listen.port);
+  await checkAddress('admin', config.admin.host, config.admin.port);
   const notifier = createNotifier(log);
+  undo.push(() => notifier.close());
   const sup = new Supervisor(config, configPath, MASTER_VERSION);
+  undo.push(() => sup.stop(true));
+  // A slow start that progresses must not hit systemd's TimeoutStartSec (the master gives up
+  // on a worker that makes no progress for readyTimeoutMs by itself).
+  sup.onBootProgress = (w, phase) => notifier.progress(`starting: worker ${w.pid} (slot ${w.slot}) ${phase}`, config.supervisor.readyTimeoutMs + START_TIMEOUT_MARGIN_MS);
   await sup.start();
+  sup.onBootProgress = null;
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const control: MasterControl = {
@@ -33,6 +58,7 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
     reload: async () => {
       notifier.reloading();
       const r = await sup.reload().catch((err: Error) => ({ ok: false, configVersion: sup.configVersion, problems: [err.message] }));
+      if (r.ok) admin.configure(sup.config.admin);
       notifier.ready(r.ok ? `config version ${r.configVersion} applied` : `reload refused (config invalid); still on config version ${r.configVersion}`);
       return r;
     },
@@ -49,7 +75,13 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
       },
     } : {}),
   };
+  // Race window: the admin address may have been taken since it was tried above; the
+  // workers then served for a moment at most, and `undo` stops them.
   const admin = await startAdminApi(sup.config.admin, control, log);
+  const fdLimit = openFileLimit();
+  if (fdLimit !== null && fdLimit < LOW_FD_LIMIT) {
+    log.warn('the master\'s open-file limit is low: a burst of client connections can exhaust it (raise LimitNOFILE, or ulimit -n)', { fd_limit: fdLimit, recommended: LOW_FD_LIMIT });
+  }
 
   const stop = (immediate: boolean): Promise<void> => {
     stopping ??= (async () => {

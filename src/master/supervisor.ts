@@ -5,7 +5,7 @@
  * worker is started and ready before an old one drains, in upgrades and in the watchdog
  * alike. Never touches client bytes: moved sessions pass through as descriptors.
  */
-import type { WarmShape } from '../ipc/messages.js';
+import type { BootPhase, WarmShape } from '../ipc/messages.js';
 import { lowerWhileBooting } from './boot-priority.js';
 import { WarmMemory, averageShapes } from './warm-memory.js';
 import type { Config } from '../config/types.js';
@@ -17,6 +17,8 @@ import { WorkerHandle } from './worker-handle.js';
 import { HandoffRouter } from './handoff-router.js';
 import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
+import { addressError, isAddressCode } from './addresses.js';
+import { describeBootFailure } from './boot-watch.js';
 
 const CRASH_WINDOW_MS = 60000;
 const CRASH_LOOP_THRESHOLD = 5;
@@ -33,10 +35,13 @@ export class Supervisor {
   softReplacements = 0;
   hardKills = 0;
   busy: string | null = null; // an upgrade/rollback/replacement in progress
+  /** Called when a starting worker begins a boot phase. */
+  onBootProgress: ((w: WorkerHandle, phase: BootPhase) => void) | null = null;
   stopping = false;
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
-  private readonly alerts = new Map<number, string>();
+  /** By kind and slot ("crash 1", "ready 1"): one current alert each. */
+  private readonly alerts = new Map<string, string>();
   private readonly warmMemory: WarmMemory;
 
   constructor(public config: Config, readonly configPath: string, readonly masterVersion: string) {
@@ -48,31 +53,53 @@ export class Supervisor {
 
   /** Start the initial workers; resolves when all reported ready. */
   async start(): Promise<void> {
-    const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0)));
+    // Limits in % are only known here: refused like any other config problem (exit 2).
+    const problems = await this.watchdog.problemsWith(this.config.watchdog);
+    if (problems.length > 0) throw new ConfigError('invalid', problems, this.configPath);
+    const spawned: WorkerHandle[] = [];
+    const ready = await Promise.all(Array.from({ length: this.config.workers }, (_, slot) => this.spawn(this.release, slot, 0, (w) => spawned.push(w))));
+    // Race window: the address was free when the master tried it, and taken before the
+    // first worker bound it. Restarting workers would loop; fail the start instead.
+    const refused = spawned.find((w) => isAddressCode(w.bootError?.code));
+    if (ready.every((ok) => !ok) && refused !== undefined) {
+      await this.stop(true);
+      throw addressError('listen', this.config.listen.host, this.config.listen.port, refused.bootError!.code!);
+    }
     if (ready.some((ok) => !ok)) this.log.warn('some workers did not become ready; they are being restarted');
     await this.watchdog.start();
   }
 
   /** Fork one worker, configure it, wait until ready. */
-  async spawn(release: Release, slot: number, restarts: number): Promise<boolean> {
+  async spawn(release: Release, slot: number, restarts: number, onSpawned?: (w: WorkerHandle) => void): Promise<boolean> {
     const w = WorkerHandle.spawn(release, slot, this.allocatePrefix(), restarts);
     this.workers.push(w);
+    onSpawned?.(w);
+    w.boot.onProgress = (phase) => this.onBootProgress?.(w, phase);
     this.router.attach(w);
     w.onStats = () => this.warmMemory.note(this.liveWarmLists());
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const restorePriority = lowerWhileBooting(w.pid);
-    const ok = await w.configure(this.config, this.configVersion, this.config.supervisor.readyTimeoutMs, this.warmShare());
+    const { readyTimeoutMs, readyLimitMs } = this.config.supervisor;
+    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare());
     restorePriority();
-    if (ok) this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot });
-    else {
-      this.log.error('worker failed to become ready', { worker_pid: w.pid, version: release.version, slot, timeout_ms: this.config.supervisor.readyTimeoutMs });
-      // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
-      // upgrade decides.
-      w.kill('SIGKILL');
+    if (outcome.ok) {
+      this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot, boot_ms: outcome.bootMs });
+      this.alerts.delete(`ready ${slot}`);
+      return true;
     }
-    return ok;
+    const why = describeBootFailure(outcome);
+    this.log.error('worker failed to become ready', {
+      worker_pid: w.pid, version: release.version, slot, reason: outcome.reason, boot_phase: outcome.phase, phase_ms: outcome.phaseMs,
+      boot_ms: outcome.bootMs, ready_timeout_ms: readyTimeoutMs, ready_limit_ms: readyLimitMs, error: outcome.error, code: w.bootError?.code ?? null, detail: why,
+    });
+    // In an upgrade, the upgrade reports it; otherwise it stays in the status until the slot serves.
+    if (release === this.release) this.alerts.set(`ready ${slot}`, `worker ${w.pid} in slot ${slot} did not become ready: ${why}; killed and restarted`);
+    // Outside an upgrade this counts as a crash (respawned with backoff); in an upgrade the
+    // upgrade decides.
+    w.kill('SIGKILL');
+    return false;
   }
 
   /**
@@ -114,14 +141,15 @@ export class Supervisor {
     this.crashes.set(w.slot, recent);
     const delay = Math.min(30000, 100 * 2 ** (recent.length - 1));
     if (recent.length >= CRASH_LOOP_THRESHOLD) {
-      const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms`;
-      this.alerts.set(w.slot, alert);
-      this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay });
+      const last = w.bootError === null ? '' : `; last start failed: ${w.bootError.message}`;
+      const alert = `crash loop in slot ${w.slot}: ${recent.length} crashes in ${CRASH_WINDOW_MS / 1000} s; backing off ${delay} ms${last}`;
+      this.alerts.set(`crash ${w.slot}`, alert);
+      this.log.error('worker crash loop', { slot: w.slot, crashes: recent.length, backoff_ms: delay, error: w.bootError?.message ?? null });
     }
     setTimeout(() => {
       if (this.stopping || this.workers.some((x) => x.slot === w.slot && x.state !== 'dead')) return;
       void this.spawn(this.release, w.slot, w.restarts + 1).then((ok) => {
-        if (ok) this.alerts.delete(w.slot); // serving again: the loop is over (a new crash re-raises it)
+        if (ok) this.alerts.delete(`crash ${w.slot}`); // serving again: the loop is over (a new crash re-raises it)
       });
     }, delay).unref();
   }
@@ -180,10 +208,12 @@ export class Supervisor {
     try {
       next = loadConfigFile(this.configPath);
     } catch (err) {
-      const problems = err instanceof ConfigError ? [...err.problems] : [(err as Error).message];
-      this.log.error('reload refused: the config is invalid; nothing changed', { problems });
-      return { ok: false, configVersion: this.configVersion, problems };
+      return this.refuseReload(err instanceof ConfigError ? [...err.problems] : [(err as Error).message]);
     }
+    // Checked against this machine and the running workers: a limit that passes the file's
+    // rules may still be one every worker is already over.
+    const limits = await this.watchdog.problemsWith(next.watchdog);
+    if (limits.length > 0) return this.refuseReload(limits);
     this.config = next;
     this.configVersion++;
     await this.watchdog.configure(next.watchdog);
@@ -192,6 +222,11 @@ export class Supervisor {
     await this.resize();
     this.log.info('config reloaded', { config_version: this.configVersion });
     return { ok: true, configVersion: this.configVersion, problems: [] };
+  }
+
+  private refuseReload(problems: string[]): ReloadResult {
+    this.log.error('reload refused: the config is invalid; nothing changed', { problems });
+    return { ok: false, configVersion: this.configVersion, problems };
   }
 
   /** Match the number of workers to `config.workers` after a reload. */
@@ -241,6 +276,7 @@ export class Supervisor {
     this.watchdog.stop();
     if (immediate) {
       for (const w of this.workers) w.kill('SIGKILL');
+      await Promise.all(this.workers.map((w) => w.exited));
       return;
     }
     await Promise.all(this.workers.map((w) => w.drain(this.config.supervisor.drainTimeoutMs, false, 'stop')));

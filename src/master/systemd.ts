@@ -1,7 +1,7 @@
 /**
  * sd_notify(3) for the master under systemd `Type=notify`: READY=1 once the workers are
  * ready, RELOADING=1 ... READY=1 around a config reload, STOPPING=1 at shutdown, STATUS=
- * text for `systemctl status`. The protocol is one datagram of newline-separated VAR=VALUE
+ * text for `systemctl status`, EXTEND_TIMEOUT_USEC= while starting workers make progress. The protocol is one datagram of newline-separated VAR=VALUE
  * lines sent to the AF_UNIX SOCK_DGRAM socket named by $NOTIFY_SOCKET: a filesystem path,
  * or "@name" for the abstract namespace (sent as a leading NUL byte, exact length).
  *
@@ -33,6 +33,11 @@ export interface Notifier {
   reloading(): void;
   stopping(): void;
   status(text: string): void;
+  /**
+   * Start-up is progressing (a worker began a boot phase): STATUS= text, and
+   * EXTEND_TIMEOUT_USEC= so systemd's TimeoutStartSec= waits `ms` more from now.
+   */
+  progress(text: string, ms: number): void;
   /** Release the socket (and any systemd-notify still running); later calls are no-ops. */
   close(): void;
 }
@@ -55,7 +60,7 @@ export interface NotifierOptions {
  */
 const MAX_STATUS_CHARS = 1000;
 
-const NOOP: Notifier = Object.freeze({ ready() {}, reloading() {}, stopping() {}, status() {}, close() {} });
+const NOOP: Notifier = Object.freeze({ ready() {}, reloading() {}, stopping() {}, status() {}, progress() {}, close() {} });
 
 interface Transport {
   readonly name: string;
@@ -93,6 +98,7 @@ export function createNotifier(log: NotifierLog, options: NotifierOptions = {}):
     reloading: () => send(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`),
     stopping: () => send('STOPPING=1'),
     status: (text) => send(statusLine(text)),
+    progress: (text, ms) => send(`${statusLine(text)}\nEXTEND_TIMEOUT_USEC=${Math.max(0, Math.round(ms)) * 1000}`),
     close: () => {
       if (closed) return;
       closed = true;

@@ -9,6 +9,8 @@
 import type { ProgressEvent, UpgradeResult } from './control.js';
 import type { Release } from './releases.js';
 import type { Supervisor } from './supervisor.js';
+import type { WorkerHandle } from './worker-handle.js';
+import { describeBootFailure } from './boot-watch.js';
 
 export async function runUpgrade(sup: Supervisor, release: Release, onProgress: (e: ProgressEvent) => void): Promise<UpgradeResult> {
   const fromVersion = sup.release.version;
@@ -23,12 +25,9 @@ export async function runUpgrade(sup: Supervisor, release: Release, onProgress: 
   progress({ phase: 'start', message: `upgrading ${fromVersion} -> ${release.version}: starting ${sup.config.workers} new workers` });
   // One at a time: a booting node process takes a core for a few hundred ms, and the old
   // workers are still serving on the same cores.
-  const readiness: boolean[] = [];
-  for (let slot = 0; slot < sup.config.workers; slot++) {
-    const ok = await sup.spawn(release, slot, 0);
-    readiness.push(ok);
-    if (!ok) break;
-  }
+  const spawned: WorkerHandle[] = [];
+  let allReady = true;
+  for (let slot = 0; slot < sup.config.workers && allReady; slot++) allReady = await sup.spawn(release, slot, 0, (w) => spawned.push(w));
   const started = sup.workers.filter((w) => w.release === release && !old.includes(w));
   for (const w of started) progress({ phase: 'spawned', message: `worker ${w.pid} (${w.version}) started`, workerPid: w.pid });
 
@@ -39,7 +38,11 @@ export async function runUpgrade(sup: Supervisor, release: Release, onProgress: 
     return result(false, 0, 0, why);
   };
 
-  if (readiness.some((ok) => !ok)) return abort('a new worker did not become ready');
+  if (!allReady) {
+    const failed = spawned[spawned.length - 1]!;
+    const outcome = failed.boot.settled;
+    return abort(`new worker ${failed.pid} did not become ready${outcome?.ok === false ? `: ${describeBootFailure(outcome)}` : ''}`);
+  }
   progress({ phase: 'ready', message: `${started.length} new workers ready; probation ${sup.config.supervisor.probationMs} ms` });
   const crashed = await probation(started, sup.config.supervisor.probationMs);
   if (crashed) return abort(`new worker ${crashed} exited during probation`);

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import pidusage from 'pidusage';
 import si from 'systeminformation';
+import { limitBytes, memoryLimitProblems, parseMemoryLimit } from '../config/index.js';
 import type { WatchdogConfig } from '../config/types.js';
 
 const MiB = 1024 * 1024;
@@ -34,12 +35,24 @@ export async function memoryBudgetBytes(): Promise<number> {
 
 /** "512MiB" | "1.5GiB" | "40%" -> bytes. */
 export function parseLimit(text: string, budgetBytes: number): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)(MiB|GiB|%)$/.exec(text);
-  if (!m) throw new Error(`invalid memory limit "${text}"`);
-  const n = Number(m[1]);
-  if (m[2] === 'MiB') return Math.round(n * MiB);
-  if (m[2] === 'GiB') return Math.round(n * 1024 * MiB);
-  return Math.round((n / 100) * budgetBytes);
+  const limit = parseMemoryLimit(text);
+  if (limit === null) throw new Error(`invalid memory limit "${text}"`);
+  return limitBytes(limit, budgetBytes);
+}
+
+/**
+ * Why `config` must not be applied on this machine now: the config rules again with
+ * percentages resolved against `budgetBytes`, and a hard limit below the memory of every
+ * running worker (applying it would kill them all at once). Empty when it may be applied.
+ */
+export function limitProblemsHere(config: WatchdogConfig, budgetBytes: number, runningRss: readonly number[]): string[] {
+  const problems = memoryLimitProblems(config, { soft: true, hard: true }, budgetBytes);
+  if (problems.length > 0 || runningRss.length === 0) return problems;
+  const smallest = Math.min(...runningRss);
+  if (smallest > parseLimit(config.hardLimit, budgetBytes)) {
+    problems.push(`watchdog.hardLimit: ${JSON.stringify(config.hardLimit)} is below the memory of every running worker (the smallest uses ${Math.round(smallest / MiB)} MiB): applying it would kill them all at once`);
+  }
+  return problems;
 }
 
 export interface WatchedWorker {
@@ -64,6 +77,12 @@ export class MemoryWatchdog<W extends WatchedWorker> {
     await this.configure(this.config);
     this.timer = setInterval(() => void this.sample(), this.config.intervalMs);
     this.timer.unref();
+  }
+
+  /** Why `config` must not be applied now (see limitProblemsHere); empty when it may. */
+  async problemsWith(config: WatchdogConfig): Promise<string[]> {
+    const rss = this.workers().map((w) => w.rssBytes).filter((b) => b > 0);
+    return limitProblemsHere(config, await memoryBudgetBytes(), rss);
   }
 
   async configure(config: WatchdogConfig): Promise<void> {

@@ -8,7 +8,8 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
-import type { PoolFigures, WarmShape } from '../ipc/messages.js';
+import type { BootFailureData, PoolFigures, WarmShape } from '../ipc/messages.js';
+import { BootWatch, isBootPhase, type BootOutcome } from './boot-watch.js';
 
 export class WorkerHandle {
   state: WorkerState = 'spawning';
@@ -28,14 +29,27 @@ export class WorkerHandle {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   /** Why the master is taking this worker down (for logs); null while it is wanted. */
   retireReason: string | null = null;
-  private readyWaiters: ((ok: boolean) => void)[] = [];
+  /** Why the worker refused its first config (its error and errno code), when it did. */
+  bootError: { readonly message: string; readonly code: string | null } | null = null;
+  /** Its boot: the phase it is in, and whether (and why not) it became ready. */
+  readonly boot = new BootWatch();
   /** Resolves when the worker's IPC listener is up (messages sent earlier would be lost). */
   private readonly hello: Promise<void>;
 
   private constructor(readonly worker: Worker, readonly release: Release, readonly slot: number, readonly idPrefix: number, public restarts: number) {
     this.channel = new IpcChannel(worker as unknown as IpcEndpoint);
-    this.channel.on('ready', () => this.setReady(true));
-    this.hello = new Promise((resolve) => this.channel.on('hello', () => resolve()));
+    this.channel.on('ready', () => {
+      this.boot.ready();
+      if (this.boot.settled?.ok === true && this.state === 'spawning') this.state = 'ready';
+    });
+    // Workers of older releases send no 'boot' phases: their hello and ready still count.
+    this.hello = new Promise((resolve) => this.channel.on('hello', () => {
+      this.boot.progress('waiting for config');
+      resolve();
+    }));
+    this.channel.on('boot', (m) => {
+      if (isBootPhase(m.phase)) this.boot.progress(m.phase);
+    });
     this.channel.on('drained', (m) => {
       this.drained = { moved: Number(m.moved) || 0, closed: Number(m.closed) || 0 };
     });
@@ -50,7 +64,7 @@ export class WorkerHandle {
     this.exited = new Promise((resolve) => {
       worker.once('exit', (code: number | null, signal: string | null) => {
         this.state = 'dead';
-        this.setReady(false);
+        this.boot.fail('exited');
         resolve({ code, signal });
       });
     });
@@ -71,31 +85,22 @@ export class WorkerHandle {
     return this.release.version;
   }
 
-  /** Send the config; the worker listens and then reports ready. */
-  configure(config: Config, configVersion: number, timeoutMs: number, warm: readonly WarmShape[] = []): Promise<boolean> {
-    const ready = this.waitReady(timeoutMs);
-    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm }, timeoutMs)).then(
-      (ack) => { if (!ack.ok) this.setReady(false); },
-      () => this.setReady(false),
+  /**
+   * Send the config; the worker boots, listens and reports ready. Resolves with the outcome:
+   * failed when no boot phase began for `stallMs`, or the boot passed `limitMs` (see BootWatch).
+   */
+  configure(config: Config, configVersion: number, stallMs: number, limitMs: number, warm: readonly WarmShape[] = []): Promise<BootOutcome> {
+    const outcome = this.boot.watch(stallMs, limitMs);
+    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm }, limitMs)).then(
+      (ack) => {
+        if (ack.ok) return;
+        const data = (ack.data ?? {}) as Partial<BootFailureData>;
+        this.bootError = { message: ack.error ?? 'config refused', code: typeof data.code === 'string' ? data.code : null };
+        this.boot.fail('refused', this.bootError.message, isBootPhase(data.phase) ? data.phase : this.boot.phase);
+      },
+      () => {}, // no ack: the boot's own clock (or the exit) decides
     );
-    return ready;
-  }
-
-  waitReady(timeoutMs: number): Promise<boolean> {
-    if (this.state === 'ready') return Promise.resolve(true);
-    if (this.state === 'dead') return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.readyWaiters.push((ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      });
-    });
-  }
-
-  private setReady(ok: boolean): void {
-    if (ok && this.state === 'spawning') this.state = 'ready';
-    for (const w of this.readyWaiters.splice(0)) w(ok);
+    return outcome;
   }
 
   /** Ask the worker to leave: hand sessions over (or close them), then exit. */
@@ -125,6 +130,7 @@ export class WorkerHandle {
   status(): WorkerStatus {
     return {
       id: this.worker.id, pid: this.pid, version: this.version, state: this.state,
+      ...(this.state === 'spawning' ? { bootPhase: this.boot.phase } : {}),
       connections: this.connections, rssBytes: this.rssBytes, startedAt: this.startedAt.toISOString(),
       pinned: this.pinned, pools: this.pools,
       restarts: this.restarts,

@@ -1,12 +1,13 @@
 /**
  * Entry point of a worker process forked by the master (node:cluster). The worker waits for
- * its config, listens on the shared port, reports ready, and from then on obeys the master:
+ * its config, boots (reporting each phase as it begins: the master judges readiness by that
+ * progress), listens on the shared port, reports ready, and from then on obeys the master:
  * reload config, drain (hand sessions over, then exit), stop, adopt moved sessions.
  * A worker whose master disappears exits: it must never serve unsupervised.
  */
 import { readFileSync } from 'node:fs';
 import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
-import type { AdoptMsg, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
+import type { AdoptMsg, BootFailureData, BootPhase, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
 import { warmUpCode } from './code-warm-up.js';
@@ -50,16 +51,26 @@ export function runWorker(): void {
   channel.on('config', async (raw) => {
     const msg = raw as unknown as ConfigMsg;
     setLogLevel(msg.config.log.level);
+    let phase: BootPhase = 'applying config';
+    // The master's readiness clock: each boot phase is reported as it begins.
+    const step = async (next: BootPhase, work: () => Promise<unknown>): Promise<void> => {
+      phase = next;
+      channel.post('boot', { phase });
+      await debugBootHook(phase);
+      await work();
+    };
     try {
       if (server === null) {
-        server = new ProxyServer(msg.config, { idPrefix: msg.slot });
-        server.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
-        receiver = new SessionReceiver(server, channel, log);
-        await server.prepare();
+        channel.post('boot', { phase });
+        // Built before any await: a reload arriving during the boot reconfigures this one.
+        const srv = server = new ProxyServer(msg.config, { idPrefix: msg.slot });
+        srv.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
+        receiver = new SessionReceiver(srv, channel, log);
+        await step('probing backends', () => srv.prepare());
         // Take over warm: open the connections the workers already running hold (bounded wait).
-        await Promise.race([server.pools.warm(msg.warm ?? []), new Promise((r) => setTimeout(r, WARM_UP_LIMIT_MS).unref())]);
-        await warmUpCode(server, WARM_UP_LIMIT_MS).catch((err: Error) => log.warn('code warm-up failed (first statements will be slower)', { error: err.message }));
-        await server.listen(msg.config.listen.host, msg.config.listen.port);
+        await step('warming pools', () => Promise.race([srv.pools.warm(msg.warm ?? []), new Promise((r) => setTimeout(r, WARM_UP_LIMIT_MS).unref())]));
+        await step('warming up code', () => warmUpCode(srv, WARM_UP_LIMIT_MS).catch((err: Error) => log.warn('code warm-up failed (first statements will be slower)', { error: err.message })));
+        await step('listening', () => srv.listen(msg.config.listen.host, msg.config.listen.port));
         channel.ack(msg.seq, true);
         channel.post('ready', { version: VERSION, pid: process.pid });
         startStats();
@@ -68,8 +79,11 @@ export function runWorker(): void {
         channel.ack(msg.seq, true);
       }
     } catch (err) {
-      log.error('worker failed to apply config', { error: (err as Error).message });
-      channel.ack(msg.seq, false, { error: (err as Error).message });
+      const code = (err as NodeJS.ErrnoException).code ?? null;
+      log.error('worker failed to apply config', { error: (err as Error).message, code, boot_phase: phase });
+      // The phase and errno code let the master say where it failed, and tell an address in use from a bug.
+      const data: BootFailureData = { phase, code };
+      channel.ack(msg.seq, false, { error: (err as Error).message, data });
     }
   });
 
@@ -139,6 +153,18 @@ export function runWorker(): void {
     setImmediate(() => process.disconnect?.());
     setTimeout(() => process.exit(0), 200).unref();
   }
+}
+
+/**
+ * Test hooks for the master's readiness judgement, inert unless DBMESH_DEBUG_HOOKS=1:
+ * DBMESH_DEBUG_BOOT_DELAY_MS makes every boot phase take that much longer (a loaded
+ * machine), DBMESH_DEBUG_BOOT_STALL=<phase> makes the worker never leave that phase (stuck).
+ */
+function debugBootHook(phase: BootPhase): Promise<void> {
+  if (process.env.DBMESH_DEBUG_HOOKS !== '1') return Promise.resolve();
+  if (process.env.DBMESH_DEBUG_BOOT_STALL === phase) return new Promise(() => {});
+  const ms = Number(process.env.DBMESH_DEBUG_BOOT_DELAY_MS) || 0;
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
 async function lookupRemote(channel: IpcChannel, connId: number, kill: boolean): Promise<RemoteSession | null> {

@@ -3,7 +3,7 @@
  * waits, releases, and waiting for foreign processes to exit.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect } from 'chai';
@@ -74,6 +74,18 @@ export function buildReleases(dir: string, versions: readonly string[]): void {
   for (const v of versions) {
     execFileSync(path.join(REPO_ROOT, 'scripts', 'release'), ['--dir', dir, '--version', v, '--no-build', ...(v === versions[0] ? ['--set-current'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
   }
+}
+
+/**
+ * A release directory dbmesh accepts whose worker entry is `source` (a test double: it may exit,
+ * answer IPC like a worker that fails, or set hooks and run this tree's worker).
+ */
+export function writeFakeRelease(releasesDir: string, version: string, source: string, opts: { module?: boolean; current?: boolean } = {}): void {
+  const dir = path.join(releasesDir, version);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'dbmesh', version, ...(opts.module ? { type: 'module' } : {}), dbmesh: { workerEntry: 'fake-worker.js' } }));
+  writeFileSync(path.join(dir, 'fake-worker.js'), source);
+  if (opts.current) symlinkSync(version, path.join(releasesDir, 'current'));
 }
 
 /** A mysql2 connection through dbmesh as the sandbox's application user. */

@@ -29,6 +29,11 @@ export interface DbmeshOptions {
   /** Deep-merged over the generated config (top-level keys replace). */
   readonly overrides?: Record<string, unknown>;
   readonly env?: Record<string, string>;
+  /**
+   * Open-file limit (soft and hard) for the master and its workers. Node raises its soft limit
+   * to the hard one at start, so only a lower hard limit really bounds the process.
+   */
+  readonly nofile?: number;
 }
 
 export interface DbmeshProcess {
@@ -85,7 +90,10 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-test-'));
   const configPath = path.join(dir, 'dbmesh.json');
   writeFileSync(configPath, JSON.stringify({ ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) }, null, 2));
-  const child = spawn(process.execPath, [DBMESH_BIN, 'start', '--config', configPath], {
+  const argv = [process.execPath, DBMESH_BIN, 'start', '--config', configPath];
+  // exec: the shell becomes dbmesh, so the pid is the master's.
+  const [file, ...args] = opts.nofile === undefined ? argv : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(opts.nofile), ...argv];
+  const child = spawn(file!, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...(opts.env ?? {}) },
   });

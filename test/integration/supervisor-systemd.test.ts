@@ -80,8 +80,26 @@ describe('supervisor: systemd notifications from the real master', function () {
 
   it('READY=1 after the workers are ready, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM', async function () {
     const started = startDbmesh(await sharedSandbox(), { overrides: { workers: 2 }, env: { NOTIFY_SOCKET: notify.path } }).then((p) => (dbmesh = p));
-    const [first, d] = await Promise.all([notify.next(), started]);
-    const ready = fields(first);
+    // Before READY=1: each boot phase of each worker, extending systemd's start timeout.
+    const progress: Record<string, string>[] = [];
+    let ready: Record<string, string>;
+    for (;;) {
+      const f = fields(await notify.next());
+      if (f.READY !== undefined) {
+        ready = f;
+        break;
+      }
+      progress.push(f);
+    }
+    const d = await started;
+    for (const p of progress) {
+      expect(Object.keys(p).sort()).to.deep.equal(['EXTEND_TIMEOUT_USEC', 'STATUS']);
+      expect(p.EXTEND_TIMEOUT_USEC, 'readyTimeoutMs (20 s) + 10 s').to.equal('30000000');
+    }
+    const phases = progress.map((p) => /^starting: worker \d+ \(slot (\d)\) ([a-z ]+)$/.exec(p.STATUS!)?.slice(1).join(' '));
+    for (const slot of ['0', '1']) {
+      expect(phases.filter((p) => p?.startsWith(slot)), `slot ${slot}`).to.include.members([`${slot} probing backends`, `${slot} listening`]);
+    }
     expect(ready.READY).to.equal('1');
     expect(ready.STATUS).to.match(/ with 2 workers /);
     // The master logged both workers ready before it said READY (one process, one order).

@@ -1,14 +1,16 @@
 /**
  * Memory watchdog: a worker pushed over the soft limit (through the debug allocation hook,
  * enabled only by DBMESH_DEBUG_HOOKS=1) is replaced gracefully under load with zero failed
- * statements; one over the hard limit is killed and replaced at once.
+ * statements; one over the hard limit is killed and replaced at once; limits that would kill
+ * every worker as it starts are refused at reload, and the workers keep running.
  */
 import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { MasterStatus } from '../../src/master/control.js';
-import { admin } from '../helpers/control.js';
+import { admin, cli, connect, scalar, status } from '../helpers/control.js';
 
 describe('memory watchdog', function () {
   this.timeout(120000);
@@ -63,11 +65,11 @@ describe('memory watchdog', function () {
   });
 
   it('kills and replaces a worker over the hard limit at once', async function () {
-    // Only the hard limit can trip here (the soft one is out of reach), so the outcome does
-    // not depend on which sample sees the memory first.
+    // Only the hard limit can trip here (equal limits turn the soft one off), so the outcome
+    // does not depend on which sample sees the memory first.
     const sb = await sharedSandbox();
     const hard = await startDbmesh(sb, {
-      overrides: { workers: 2, watchdog: { softLimit: '8192MiB', hardLimit: '300MiB', intervalMs: 200 } },
+      overrides: { workers: 2, watchdog: { softLimit: '300MiB', hardLimit: '300MiB', intervalMs: 200 } },
       env: { DBMESH_DEBUG_HOOKS: '1' },
     });
     try {
@@ -105,5 +107,56 @@ describe('memory watchdog', function () {
     } finally {
       await plain.stop();
     }
+  });
+});
+
+describe('memory watchdog: limits that would kill every worker', function () {
+  this.timeout(120000);
+  let dbmesh: DbmeshProcess;
+  let good: Record<string, unknown>;
+
+  before(async function () {
+    dbmesh = await startDbmesh(await sharedSandbox(), { overrides: { workers: 2, watchdog: { intervalMs: 200 } } });
+    good = JSON.parse(readFileSync(dbmesh.configPath, 'utf8')) as Record<string, unknown>;
+  });
+
+  after(async function () {
+    await dbmesh?.stop();
+  });
+
+  // Each was accepted before and, applied, killed every worker in a loop (or never let the
+  // soft limit act). The last two are only wrong on a real machine (% of its memory).
+  const BAD: [Record<string, string>, RegExp][] = [
+    [{ hardLimit: '0MiB' }, /^watchdog\.hardLimit: "0MiB" must be more than 0/],
+    [{ softLimit: '0%', hardLimit: '50%' }, /^watchdog\.softLimit: "0%" must be more than 0/],
+    [{ softLimit: '64MiB', hardLimit: '2048MiB' }, /^watchdog\.softLimit: "64MiB" is below the minimum of 128MiB/],
+    [{ softLimit: '2GiB', hardLimit: '1GiB' }, /^watchdog\.softLimit: "2GiB" is above watchdog\.hardLimit "1GiB"/],
+    [{ hardLimit: '512MiB' }, /^watchdog\.hardLimit: "512MiB" is below the default watchdog\.softLimit "1024MiB"/],
+    [{ softLimit: '0.01%', hardLimit: '0.02%' }, /^watchdog\.softLimit: "0\.01%" is .* MiB of the .* MiB available here, below the minimum/],
+    [{ softLimit: '90%', hardLimit: '200MiB' }, /^watchdog\.softLimit: "90%" \(\d+ MiB here\) is above watchdog\.hardLimit "200MiB"/],
+  ];
+
+  it('refuses the reload (exit 2, the field named), and the workers keep their pids', async function () {
+    const before = await status(dbmesh);
+    try {
+      for (const [limits, problem] of BAD) {
+        writeFileSync(dbmesh.configPath, JSON.stringify({ ...good, watchdog: { intervalMs: 200, ...limits } }, null, 2));
+        const r = await cli(['reload', '--config', dbmesh.configPath]);
+        expect(r.code, `${JSON.stringify(limits)}: ${r.stderr}`).to.equal(2);
+        expect(r.stderr.split('\n')[1]?.trim(), JSON.stringify(limits)).to.match(problem);
+      }
+    } finally {
+      writeFileSync(dbmesh.configPath, JSON.stringify(good, null, 2));
+    }
+    // Several watchdog samples (every 200 ms) have passed during the reloads: none acted.
+    const after = await status(dbmesh);
+    expect(after.configVersion).to.equal(before.configVersion);
+    expect(after.workers.map((w) => w.pid).sort()).to.deep.equal(before.workers.map((w) => w.pid).sort());
+    expect(after.workers.filter((w) => w.state === 'ready')).to.have.length(2);
+    expect(after.watchdog).to.include({ softReplacements: 0, hardKills: 0, softLimitBytes: before.watchdog.softLimitBytes, hardLimitBytes: before.watchdog.hardLimitBytes });
+    expect(dbmesh.logs.filter((l) => l.message === 'worker exited' || l.message === 'worker crashed')).to.deep.equal([]);
+    const c = await connect(dbmesh, null);
+    expect(Number(await scalar(c, 'SELECT 40 + 2'))).to.equal(42);
+    await c.end();
   });
 });

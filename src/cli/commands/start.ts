@@ -35,16 +35,29 @@ async function start(file: string, standalone: boolean): Promise<void> {
     return;
   }
   setLogLevel(config.log.level);
-  if (!standalone) {
-    // The master handles its own signals (reload, upgrade, graceful and immediate stop).
-    const { runMaster } = await import('../../master/index.js');
-    await runMaster(config, path.resolve(file));
-    return;
+  // Small and free of the runtime: it says why an address cannot be listened on.
+  const { StartupError, checkAddress } = await import('../../master/addresses.js');
+  try {
+    if (!standalone) {
+      // The master handles its own signals (reload, upgrade, graceful and immediate stop).
+      const { runMaster } = await import('../../master/index.js');
+      await runMaster(config, path.resolve(file));
+      return;
+    }
+    await checkAddress('listen', config.listen.host, config.listen.port);
+    const { startStandalone } = await loadRuntime();
+    // Absolute, so a later reload reads the same file whatever the cwd has become.
+    const running = await startStandalone(config, path.resolve(file));
+    stopOnSignals(running);
+  } catch (err) {
+    if (!(err instanceof StartupError)) {
+      // A rule only the running master can check (e.g. a watchdog limit in % of this host's memory).
+      reportConfigError(file, err);
+      return;
+    }
+    process.stderr.write(`dbmesh: ${err.message} (config: ${file})\n`);
+    process.exitCode = err.exitCode;
   }
-  const { startStandalone } = await loadRuntime();
-  // Absolute, so a later reload reads the same file whatever the cwd has become.
-  const running = await startStandalone(config, path.resolve(file));
-  stopOnSignals(running);
 }
 
 /**

@@ -46,7 +46,7 @@ function workerTable(workers: readonly WorkerStatus[]): string[] {
     String(w.id),
     String(w.pid),
     w.version,
-    w.state,
+    w.bootPhase === undefined ? w.state : `${w.state} (${w.bootPhase})`,
     String(w.connections),
     mib(w.rssBytes),
     String(w.restarts),

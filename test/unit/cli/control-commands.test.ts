@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import winston from 'winston';
+import { DEFAULTS } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
 
@@ -26,7 +27,7 @@ const STATUS: MasterStatus = {
   configPath: '/etc/dbmesh/dbmesh.yaml',
   workers: [
     { id: 1, pid: 5001, version: '0.1.0', state: 'ready', connections: 12, rssBytes: 50 * MIB, startedAt: '2024-01-01T00:00:00.000Z', restarts: 0, pinned: {}, pools: {} },
-    { id: 2, pid: 5002, version: '0.2.0', state: 'spawning', connections: 0, rssBytes: 30.5 * MIB, startedAt: '2024-01-01T00:00:01.000Z', restarts: 2, pinned: {}, pools: {} },
+    { id: 2, pid: 5002, version: '0.2.0', state: 'spawning', bootPhase: 'probing backends', connections: 0, rssBytes: 30.5 * MIB, startedAt: '2024-01-01T00:00:01.000Z', restarts: 2, pinned: {}, pools: {} },
   ],
   alerts: ['crash loop in slot 2: 5 crashes in 60 s; backing off 8 s'],
   watchdog: { softLimitBytes: 512 * MIB, hardLimitBytes: 1024 * MIB, softReplacements: 1, hardKills: 0 },
@@ -118,7 +119,7 @@ describe('cli: control commands', function () {
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-cli-'));
     control = new TestControl();
-    api = await startAdminApi({ host: '127.0.0.1', port: 0, token: TOKEN }, control, winston.createLogger({ silent: true }));
+    api = await startAdminApi({ ...DEFAULTS.admin, port: 0, token: TOKEN }, control, winston.createLogger({ silent: true }));
     config = writeConfig('dbmesh.json', { port: api.port, token: TOKEN });
   });
 
@@ -142,9 +143,9 @@ describe('cli: control commands', function () {
       expect(lines).to.include('version         0.1.0');
       expect(lines).to.include('uptime          1d 2h 3m 4s');
       expect(lines).to.include('config version  7 (/etc/dbmesh/dbmesh.yaml)');
-      expect(lines).to.include('WORKER  PID   VERSION  STATE     CONNECTIONS  RSS MiB  RESTARTS');
-      expect(lines).to.include('1       5001  0.1.0    ready     12           50.0     0');
-      expect(lines).to.include('2       5002  0.2.0    spawning  0            30.5     2');
+      expect(lines).to.include('WORKER  PID   VERSION  STATE                        CONNECTIONS  RSS MiB  RESTARTS');
+      expect(lines).to.include('1       5001  0.1.0    ready                        12           50.0     0');
+      expect(lines).to.include('2       5002  0.2.0    spawning (probing backends)  0            30.5     2');
       expect(lines).to.include('  crash loop in slot 2: 5 crashes in 60 s; backing off 8 s');
     });
 

@@ -49,6 +49,11 @@ clusters:
 monitor: { user: monitor, password: monitor_pw }
 `;
 
+/** "Billion laughs": nine levels of nine aliases each, 9^9 strings once expanded. */
+const ALIAS_BOMB = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+  ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`),
+  MINIMAL_YAML].join('\n');
+
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = path.join(REPO, 'bin', 'dbmesh.js');
 
@@ -85,7 +90,10 @@ describe('config/load', () => {
   it('loads the minimal form and fills every default', () => {
     const c = loadConfigFile(write('dbmesh.json', JSON.stringify(MINIMAL)));
     expect(c.listen).to.deep.equal({ host: '127.0.0.1', port: 6033 });
-    expect(c.admin).to.deep.equal({ host: '127.0.0.1', port: 6034, token: 'change-me' });
+    expect(c.admin).to.deep.equal({
+      host: '127.0.0.1', port: 6034, token: 'change-me', maxConnections: 64,
+      headersTimeoutMs: 5000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000, idleTimeoutMs: 60000,
+    });
     expect(c.workers).to.equal(2);
     expect(c.users).to.deep.equal([
       { name: 'app', password: 'app_pw', cluster: 'main', backendUser: 'app', backendPassword: 'app_pw', readFrom: 'replica' },
@@ -106,7 +114,7 @@ describe('config/load', () => {
   it('fills section defaults when only users and clusters are given', () => {
     const c = parseConfig(JSON.stringify({ users: MINIMAL.users, clusters: MINIMAL.clusters }), 'json');
     expect(c.listen).to.deep.equal(DEFAULTS.listen);
-    expect(c.admin).to.deep.equal({ host: '127.0.0.1', port: 6034, token: '' });
+    expect(c.admin).to.deep.equal({ ...DEFAULTS.admin, token: '' });
     expect(c.workers).to.equal(os.availableParallelism());
     expect(c.monitor).to.deep.equal({ user: 'monitor', password: '', intervalMs: 1000 });
   });
@@ -165,11 +173,61 @@ describe('config/load', () => {
     ]);
   });
 
+  it('refuses an admin request timeout below its headers timeout (node:http would throw at start)', () => {
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, admin: { token: 't', requestTimeoutMs: 2000 } })))).to.deep.equal([
+      'admin.requestTimeoutMs: 2000 is below admin.headersTimeoutMs (5000): a request includes its headers',
+    ]);
+  });
+
+  it('refuses a ready timeout a backend probe can outlast, and a ready limit below it', () => {
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, supervisor: { readyTimeoutMs: 5000 } })))[0]).to.match(
+      /^supervisor\.readyTimeoutMs: 5000 is below twice limits\.connectTimeoutMs \(5000\): probing a backend that does not answer/,
+    );
+    expect(problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, supervisor: { readyLimitMs: 10000 } })))).to.deep.equal([
+      'supervisor.readyLimitMs: 10000 is below supervisor.readyTimeoutMs (20000)',
+    ]);
+    const ok = parseConfig(JSON.stringify({ ...MINIMAL, limits: { connectTimeoutMs: 1000 }, supervisor: { readyTimeoutMs: 2000, readyLimitMs: 2000 } }));
+    expect(ok.supervisor).to.include({ readyTimeoutMs: 2000, readyLimitMs: 2000 });
+  });
+
   it('refuses admin and listen on the same address', () => {
     const bad = { ...MINIMAL, admin: { port: 6033, token: 't' } };
     expect(problemsOf(() => parseConfig(JSON.stringify(bad)))).to.deep.equal([
       'admin.port: 6033 is already used by listen (127.0.0.1:6033)',
     ]);
+  });
+
+  it('refuses watchdog limits that would kill every worker as it starts, or a soft limit above the hard one', () => {
+    const problems = (watchdog: Record<string, unknown>): readonly string[] => problemsOf(() => parseConfig(JSON.stringify({ ...MINIMAL, watchdog })));
+    expect(problems({ softLimit: '0MiB', hardLimit: '0%' })).to.have.members([
+      'watchdog.softLimit: "0MiB" must be more than 0 (every worker would be over it as soon as it starts)',
+      'watchdog.hardLimit: "0%" must be more than 0 (every worker would be over it as soon as it starts)',
+    ]);
+    expect(problems({ hardLimit: '100MiB' })[0]).to.match(/^watchdog\.hardLimit: "100MiB" is below the minimum of 128MiB: an idle worker alone uses about 60 MiB/);
+    expect(problems({ softLimit: '101%' })).to.deep.equal(['watchdog.softLimit: "101%" is more than 100% of the memory available']);
+    expect(problems({ softLimit: '2GiB', hardLimit: '1.5GiB' })[0]).to.match(/^watchdog\.softLimit: "2GiB" is above watchdog\.hardLimit "1\.5GiB": a worker would be killed/);
+    expect(problems({ softLimit: '60%', hardLimit: '50%' })[0]).to.match(/^watchdog\.softLimit: "60%" is above watchdog\.hardLimit "50%"/);
+    expect(problems({ hardLimit: '512MiB' })[0]).to.match(/^watchdog\.hardLimit: "512MiB" is below the default watchdog\.softLimit "1024MiB"; set softLimit too/);
+    expect(problems({ softLimit: '4GiB' })[0]).to.match(/^watchdog\.softLimit: "4GiB" is above the default watchdog\.hardLimit "2048MiB"; set hardLimit too/);
+    // Equal limits (no graceful replacement), and MiB against % (the master decides), pass.
+    for (const ok of [{ softLimit: '300MiB', hardLimit: '300MiB' }, { softLimit: '40%', hardLimit: '512MiB' }, { softLimit: '128MiB' }]) {
+      expect(parseConfig(JSON.stringify({ ...MINIMAL, watchdog: ok })).watchdog).to.include(ok);
+    }
+  });
+
+  it('refuses pool periods too short to mean anything, and a backend that is dbmesh itself', () => {
+    const bad = structuredClone(MINIMAL) as Record<string, unknown> & typeof MINIMAL;
+    (bad.clusters[0] as Record<string, unknown>).pool = { maxLifetimeMs: 5, keepAliveMs: 999 };
+    bad.clusters[0]!.backends[2] = { id: 'db3', host: 'localhost', port: 6033 };
+    expect(problemsOf(() => parseConfig(JSON.stringify(bad)))).to.have.members([
+      'clusters[0].pool.maxLifetimeMs: must be 0 (off) or at least 1000 (pool housekeeping runs once a second)',
+      'clusters[0].pool.keepAliveMs: must be 0 (off) or at least 1000 (pool housekeeping runs once a second)',
+      "clusters[0].backends[2]: localhost:6033 is dbmesh's own listen address (dbmesh would connect to itself)",
+    ]);
+    const ok = structuredClone(MINIMAL) as Record<string, unknown> & typeof MINIMAL;
+    (ok.clusters[0] as Record<string, unknown>).pool = { maxLifetimeMs: 0, keepAliveMs: 1000 };
+    ok.clusters[0]!.backends[2] = { id: 'db3', host: '10.0.0.3', port: 6033 };
+    expect(parseConfig(JSON.stringify(ok)).clusters[0]!.pool).to.include({ maxLifetimeMs: 0, keepAliveMs: 1000 });
   });
 
   it('reports syntax and read errors as ConfigError', () => {
@@ -179,6 +237,17 @@ describe('config/load', () => {
     expect(yaml[0]).to.match(/^invalid YAML: /);
     expect(problemsOf(() => loadConfigFile(write('e.yaml', '# nothing\n')))).to.deep.equal(['(root): must be object']);
     expect(problemsOf(() => loadConfigFile(path.join(dir, 'missing.json')))).to.deep.equal(['cannot read file: no such file']);
+  });
+
+  it('refuses a YAML alias bomb as a syntax error instead of expanding it', () => {
+    const problems = problemsOf(() => loadConfigFile(write('bomb.yaml', ALIAS_BOMB)));
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/^invalid YAML: aliases expand too much \(over 100 alias uses/);
+    // Anchors as people use them (shared settings) still load.
+    const shared = `${MINIMAL_YAML.replace('type: replication', 'type: replication\n    pool: &pool { minIdle: 1 }')}
+  - { name: other, type: tidb, pool: *pool, backends: [ { id: t1, host: 127.0.0.1 } ] }
+`.replace('monitor: { user: monitor, password: monitor_pw }\n', '') + 'monitor: { user: monitor, password: monitor_pw }\n';
+    expect(parseConfig(shared, 'yaml').clusters.map((c) => c.pool.minIdle)).to.deep.equal([1, 1]);
   });
 
   it('documents in the schema the same defaults it applies', () => {
@@ -192,10 +261,16 @@ describe('config/load', () => {
     expect(d(s.listen.properties.port)).to.equal(DEFAULTS.listen.port);
     expect(d(s.admin.properties.port)).to.equal(DEFAULTS.admin.port);
     expect(d(s.admin.properties.token)).to.equal(DEFAULTS.admin.token);
+    for (const k of ['maxConnections', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'idleTimeoutMs'] as const) {
+      expect(d(s.admin.properties[k]), `admin.${k}`).to.equal(DEFAULTS.admin[k]);
+    }
     expect(d(s.monitor.properties.user)).to.equal(DEFAULTS.monitor.user);
     expect(d(s.monitor.properties.intervalMs)).to.equal(DEFAULTS.monitor.intervalMs);
     expect(d(s.protocol.properties.allowLocalInfile)).to.equal(DEFAULTS.protocol.allowLocalInfile);
     expect(d(s.log.properties.level)).to.equal(DEFAULTS.log.level);
+    for (const k of ['drainTimeoutMs', 'readyTimeoutMs', 'readyLimitMs', 'probationMs'] as const) {
+      expect(d(s.supervisor.properties[k]), `supervisor.${k}`).to.equal(DEFAULTS.supervisor[k]);
+    }
     const backend = configSchema.definitions.backend.properties;
     expect([backend.port.default, backend.weight.default, backend.maxConnections.default]).to.deep.equal([
       DEFAULTS.backend.port,
@@ -251,6 +326,15 @@ describe('dbmesh config validate (CLI)', () => {
     const r = await run('config', 'validate', 'missing.yaml');
     expect(r.code).to.equal(2);
     expect(r.stderr).to.equal('missing.yaml: cannot read file: no such file\n');
+  });
+
+  it('exits 2 for a YAML alias bomb ("billion laughs"), naming the problem', async () => {
+    writeFileSync(path.join(dir, 'bomb.yaml'), ALIAS_BOMB);
+    const r = await run('config', 'validate', 'bomb.yaml');
+    expect(r.code).to.equal(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).to.equal('bomb.yaml: invalid');
+    expect(lines[1]).to.match(/^invalid YAML: aliases expand too much .*billion laughs/);
   });
 
   it('start with an invalid config exits 2 and starts nothing', async () => {

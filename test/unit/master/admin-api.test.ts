@@ -3,10 +3,12 @@
  * (the supervisor is not under test here: only auth, routing, bodies, status codes, streaming).
  */
 import { request, type IncomingHttpHeaders } from 'node:http';
+import net from 'node:net';
 import { expect } from 'chai';
 import winston from 'winston';
-import type { AdminConfig } from '../../../src/config/index.js';
+import { DEFAULTS, type AdminConfig } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
+import { adminConnectionCap, openFileLimit } from '../../../src/master/fd-budget.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
 
 const TOKEN = 's3cret-token';
@@ -97,7 +99,7 @@ function call(port: number, method: string, path: string, headers: Record<string
 describe('master/admin-api', () => {
   let control: TestControl;
   let api: AdminApi;
-  const admin: AdminConfig = { host: '127.0.0.1', port: 0, token: TOKEN };
+  const admin: AdminConfig = { ...DEFAULTS.admin, port: 0, token: TOKEN };
 
   beforeEach(async () => {
     control = new TestControl();
@@ -299,5 +301,139 @@ describe('master/admin-api', () => {
       await stopped.promise;
       expect(control.calls).to.deep.equal(['stop']);
     });
+  });
+});
+
+/** A raw connection that reads (so the server's close is seen) and says when it closed. */
+function rawConnection(port: number): Promise<{ socket: net.Socket; closed: Promise<number>; data: () => string }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setEncoding('utf8').on('data', (t: string) => { text += t; });
+    const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now())));
+    socket.once('error', () => {});
+    socket.once('connect', () => resolve({ socket, closed, data: () => text }));
+    socket.once('error', reject);
+  });
+}
+
+describe('master/admin-api: connection cap and timeouts', () => {
+  let control: TestControl;
+  let api: AdminApi;
+  const sockets: net.Socket[] = [];
+  const start = async (limits: Partial<AdminConfig>): Promise<void> => {
+    api = await startAdminApi({ ...DEFAULTS.admin, port: 0, token: TOKEN, ...limits }, control, silent);
+  };
+  const open = async (): Promise<Awaited<ReturnType<typeof rawConnection>>> => {
+    const c = await rawConnection(api.port);
+    sockets.push(c.socket);
+    return c;
+  };
+  /** The server has seen `n` connections (accepting is asynchronous to the client's connect). */
+  const accepted = async (n: number): Promise<void> => {
+    while (api.connections < n) await new Promise((r) => setImmediate(r));
+  };
+
+  beforeEach(() => {
+    control = new TestControl();
+  });
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await api.close();
+  });
+
+  it('over the cap, a new connection closes the oldest idle one and is served', async () => {
+    await start({ maxConnections: 3 });
+    const first = await open();
+    await accepted(1);
+    const others = [await open(), await open()];
+    await accepted(3);
+    const r = await call(api.port, 'GET', '/api/status', AUTH);
+    expect(r.status).to.equal(200);
+    await first.closed;
+    expect(others.every((o) => !o.socket.destroyed)).to.equal(true);
+    expect(api.connections).to.be.at.most(3);
+  });
+
+  it('when every connection has a request in progress, a new one is closed at once', async () => {
+    await start({ maxConnections: 2 });
+    const release = deferred<void>();
+    let working = 0;
+    control.reload = async () => {
+      working++;
+      await release.promise;
+      return control.reloadResult;
+    };
+    const busy = [call(api.port, 'POST', '/api/reload', AUTH), call(api.port, 'POST', '/api/reload', AUTH)];
+    while (working < 2) await new Promise((r) => setImmediate(r));
+    const extra = await open();
+    await extra.closed;
+    expect(extra.data()).to.equal('');
+    release.resolve();
+    expect((await Promise.all(busy)).map((r) => r.status)).to.deep.equal([200, 200]);
+  });
+
+  it('closes a connection whose headers do not arrive within headersTimeoutMs', async () => {
+    await start({ headersTimeoutMs: 1000, requestTimeoutMs: 1000 });
+    const slow = await open();
+    slow.socket.write('GET /api/status HTTP/1.1\r\nHost: x\r\n'); // never the blank line
+    const t0 = Date.now();
+    const closedAt = await slow.closed;
+    expect(closedAt - t0).to.be.within(900, 3500); // checked once a second
+  });
+
+  it('closes an idle keep-alive connection after keepAliveTimeoutMs', async () => {
+    await start({ keepAliveTimeoutMs: 1000 });
+    const c = await open();
+    c.socket.write(`GET /api/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    const t0 = Date.now();
+    const closedAt = await c.closed;
+    expect(c.data()).to.match(/^HTTP\/1\.1 200/);
+    expect(closedAt - t0).to.be.within(900, 3000);
+  });
+
+  it('the idle timeout closes a silent connection, but not one whose request is still being worked on', async () => {
+    await start({ idleTimeoutMs: 1000, headersTimeoutMs: 5000 });
+    control.reload = async () => {
+      await new Promise((r) => setTimeout(r, 2500)); // silent for more than the idle timeout
+      return control.reloadResult;
+    };
+    const silent = await open(); // sends nothing: the idle timeout (1 s) comes before the headers one (5 s)
+    const t0 = Date.now();
+    const reload = call(api.port, 'POST', '/api/reload', AUTH);
+    expect((await silent.closed) - t0).to.be.below(3000);
+    expect((await reload).status).to.equal(200);
+  });
+
+  it('applies a new cap and timeouts on configure (a reload)', async () => {
+    await start({ maxConnections: 10 });
+    api.configure({ ...DEFAULTS.admin, port: 0, token: TOKEN, maxConnections: 1 });
+    expect(api.maxConnections).to.equal(1);
+    const first = await open();
+    await accepted(1);
+    expect((await call(api.port, 'GET', '/api/status', AUTH)).status).to.equal(200);
+    await first.closed;
+  });
+});
+
+describe('master/fd-budget', () => {
+  const LIMITS = (soft: string): string => `Limit                     Soft Limit           Hard Limit           Units
+Max processes             63523                63523                processes
+Max open files            ${soft}                 20000                files
+`;
+
+  it('reads the open-file limit from /proc/self/limits text', () => {
+    expect(openFileLimit(LIMITS('1024'))).to.equal(1024);
+    expect(openFileLimit(LIMITS('unlimited'))).to.equal(null);
+    expect(openFileLimit('')).to.equal(null);
+    expect(openFileLimit()).to.be.a('number'); // this process, on Linux
+  });
+
+  it('keeps the admin API within a quarter of the master\'s descriptors', () => {
+    expect(adminConnectionCap(64, 1_048_576)).to.equal(64);
+    expect(adminConnectionCap(64, 100)).to.equal(25);
+    expect(adminConnectionCap(64, 2)).to.equal(1);
+    expect(adminConnectionCap(64, null)).to.equal(64);
   });
 });

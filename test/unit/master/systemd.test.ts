@@ -176,6 +176,12 @@ describe('master/systemd: sd_notify', () => {
       expect([await r.next(), await r.next(), await r.next()]).to.deep.equal(['STATUS=draining 2 workers', 'STOPPING=1', 'STATUS=stopped']);
     });
 
+    it('sends start-up progress as STATUS= with EXTEND_TIMEOUT_USEC= (microseconds)', async () => {
+      const { r, n } = listen();
+      n.progress('starting: worker 42 (slot 0) probing backends', 30_000);
+      expect(await r.next()).to.equal('STATUS=starting: worker 42 (slot 0) probing backends\nEXTEND_TIMEOUT_USEC=30000000');
+    });
+
     it('keeps STATUS= to one line, within the 4096-byte datagram systemd reads', async () => {
       const { r, n } = listen();
       n.status('config invalid:\nlisten: unknown property "hots"\r\nMAINPID=1');
