@@ -20,6 +20,7 @@ export const DBM_ERR = {
   HANDSHAKE: { errno: 1043, sqlState: '08S01', template: 'Bad handshake' },
   NOT_SUPPORTED_AUTH: { errno: 1251, sqlState: '08004', template: 'Client does not support authentication protocol requested by server; consider upgrading MySQL client' },
   NO_SUCH_THREAD: { errno: 1094, sqlState: 'HY000', template: 'Unknown thread id: %s' },
+  KILL_DENIED: { errno: 1095, sqlState: 'HY000', template: 'You are not owner of thread %s' },
   QUERY_TIMEOUT: { errno: 3024, sqlState: 'HY000', template: 'Query execution was interrupted, maximum statement execution time exceeded' },
   NO_BACKEND: { errno: 1105, sqlState: 'HY000', template: "dbmesh: no backend available for cluster '%s': %s" },
   BACKEND_LOST: { errno: 2013, sqlState: 'HY000', template: 'Lost connection to MySQL server during query (dbmesh: backend %s closed: %s)' },
@@ -30,6 +31,7 @@ export const DBM_ERR = {
   TOO_MANY_STATEMENTS: { errno: 1461, sqlState: '42000', template: "Can't create more than max_prepared_stmt_count statements (current value: %s)" },
   STATEMENT_CHANGED: { errno: 1615, sqlState: 'HY000', template: 'Prepared statement needs to be re-prepared (dbmesh: statement %s changed shape on the server)' },
   NO_OPEN_CURSOR: { errno: 1421, sqlState: 'HY000', template: 'The statement (%s) has no open cursor.' },
+  KILL_ACROSS_BACKENDS: { errno: 1235, sqlState: '42000', template: "This version of dbmesh doesn't yet support 'KILL of sessions on different backends in one multi-statement': send them separately" },
   KILL_NOT_LITERAL: { errno: 1235, sqlState: '42000', template: "This version of dbmesh doesn't yet support 'KILL with an expression or inside an executable comment': use KILL [CONNECTION|QUERY] <connection id>" },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -71,6 +71,8 @@ export class BackendConn {
   stateKey = '';
   /** Set when a session left state that has no key (temporary tables, user variables...). */
   needsReset = false;
+  /** A KILL may be on its way to this connection's thread: it is closed, never handed on. */
+  doomed = false;
   /** `last_gtid` is in the tracked variables (causal reads), or cannot be (no session tracking). */
   gtidTracking = false;
   /**

@@ -96,6 +96,8 @@ export class ResponseScanner {
   packets = 0;
   /** The response (or one of its results) was an ERR. */
   failed = false;
+  /** Results ended so far in this response (OK, result set, or the ERR that stops a batch): statements run. */
+  results = 0;
   /** The last result was a result set (ROW_COUNT() is then -1). */
   resultSet = false;
   /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
@@ -172,6 +174,7 @@ export class ResponseScanner {
   begin(kind: ResponseKind): void {
     this.packets = 0;
     this.failed = false;
+    this.results = 0;
     this.resultSet = false;
     this.affectedRows = 0;
     this.insertId = 0;
@@ -437,6 +440,7 @@ export class ResponseScanner {
   }
 
   private endOfResult(flags: number): void {
+    this.results++;
     if (flags >= 0) this.statusFlags = flags;
     if (this.moreResultsMatter && flags >= 0 && flags & SERVER_MORE_RESULTS_EXISTS) this.phase = Phase.First;
     else this.doneAtEnd = true;
@@ -458,6 +462,7 @@ export class ResponseScanner {
           this.endOfResult(flags);
         } else if (first === ERR_HEADER) {
           this.failed = true;
+          this.results++;
           this.doneAtEnd = true;
         } else if (first === LOCAL_INFILE_HEADER) {
           this.phase = Phase.Infile;
@@ -478,6 +483,7 @@ export class ResponseScanner {
       case Phase.ColumnsEof: {
         if (first === ERR_HEADER) {
           this.failed = true;
+          this.results++;
           this.doneAtEnd = true;
           return;
         }
@@ -494,6 +500,7 @@ export class ResponseScanner {
       case Phase.Rows:
         if (first === ERR_HEADER) {
           this.failed = true;
+          this.results++;
           this.doneAtEnd = true;
         }
         else if (this.isTerminator(first)) {

@@ -27,6 +27,8 @@ export interface StatementFacts {
   /** Bitmask of PIN_* constants. */
   pins: number;
   hint: RouteHint | null;
+  /** A statement of the text is a KILL (its ids are dbmesh's: the session translates them). */
+  kill: boolean;
 }
 
 /** Mutable per-statement state filled by the head parsers. */
@@ -49,10 +51,13 @@ const WRITE_HEADS = ['INSERT', 'UPDATE', 'DELETE', 'REPLACE', 'LOAD'];
 const READ_HEADS = ['SELECT', 'TABLE', 'VALUES'];
 
 const lx = new Lexer();
+/** A part of the text being classified starts with KILL. */
+let sawKill = false;
 
 export function classify(sql: string): StatementFacts {
   lx.reset(sql);
-  const facts: StatementFacts = { kind: 'other', mustUsePrimary: true, primaryReason: 'empty statement', pins: 0, hint: null };
+  const facts: StatementFacts = { kind: 'other', mustUsePrimary: true, primaryReason: 'empty statement', pins: 0, hint: null, kill: false };
+  sawKill = false;
   const part: Part = { kind: 'other', reason: '', pins: 0 };
   let seen = false;
   let roTxn = false;
@@ -66,6 +71,7 @@ export function classify(sql: string): StatementFacts {
     if (!more) break;
   }
   facts.hint = parseHint(lx.hint);
+  facts.kill = sawKill;
   return facts;
 }
 
@@ -124,6 +130,10 @@ function dispatch(part: Part): boolean {
   if (lx.is('USE')) return body(part, 'use');
   if (lx.is('PREPARE')) return pinned(part, 'other', PIN_TEXT_PREPARE);
   if (lx.is('HANDLER')) return handler(part);
+  if (lx.is('KILL')) {
+    sawKill = true;
+    return body(part, 'other');
+  }
   if (lx.is('EXPLAIN') || lx.is('DESCRIBE') || lx.is('DESC')) return explain(part);
   return body(part, 'other');
 }

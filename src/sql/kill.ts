@@ -6,6 +6,7 @@
  * KILL inside an executable comment) is refused: the server would read its value as a
  * backend thread id, which is not an id the client was ever shown. Pure.
  */
+import { Lexer, TK_EOF, TK_EXEC_CLOSE, TK_EXEC_OPEN, TK_NUMBER, TK_WORD } from './lexer.js';
 
 export interface KillStatement {
   readonly scope: 'connection' | 'query';
@@ -75,6 +76,83 @@ export function classifyKill(sql: string): KillVerdict {
 export function parseKill(sql: string): KillStatement | null {
   const v = classifyKill(sql);
   return v.kind === 'translate' ? v.stmt : null;
+}
+
+/** A KILL of a literal id inside a multi-statement text, and where it is. */
+export interface KillInBatch {
+  readonly stmt: KillStatement;
+  /** Which statement of the text it is (0-based). */
+  readonly index: number;
+  /** The whole KILL statement [start, end), without its `;`. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface Batch {
+  /** Top-level statements in the text. */
+  readonly statements: number;
+  readonly kills: readonly KillInBatch[];
+}
+
+const batchLexer = new Lexer();
+
+/**
+ * The KILL statements of a (possibly multi-statement) text that name a connection id, for
+ * translating each to a backend thread; 'refuse' when one names it any other way the server
+ * would read as a backend thread id (an expression, a KILL inside an executable comment).
+ * KILL QUERY ID and KILL USER are left as they are. Statements are split at top-level `;`.
+ */
+export function killsInBatch(sql: string): Batch | 'refuse' {
+  const lx = batchLexer.reset(sql);
+  const kills: KillInBatch[] = [];
+  let statements = 0;
+  let k = lx.next();
+  while (k !== TK_EOF) {
+    let inExec = false;
+    while (k === TK_EXEC_OPEN || k === TK_EXEC_CLOSE) {
+      inExec = k === TK_EXEC_OPEN;
+      k = lx.next();
+    }
+    if (k === TK_EOF) break;
+    if (lx.isPunct(';')) {
+      k = lx.next();
+      continue;
+    }
+    statements++;
+    if (k === TK_WORD && lx.is('KILL')) {
+      if (inExec) return 'refuse';
+      const one = killStatementAt(lx, statements - 1);
+      if (one === 'refuse') return 'refuse';
+      if (one !== null) kills.push(one);
+    }
+    while (lx.kind !== TK_EOF && !lx.isPunct(';')) lx.next();
+    k = lx.kind;
+  }
+  return { statements, kills };
+}
+
+/** `lx` is on KILL: the statement, null when it is not about a connection id, or 'refuse'. */
+function killStatementAt(lx: Lexer, index: number): KillInBatch | null | 'refuse' {
+  const start = lx.start;
+  let k = lx.next();
+  let modifier = '';
+  let scope: 'connection' | 'query' = 'connection';
+  if (k === TK_WORD && (lx.is('HARD') || lx.is('SOFT'))) {
+    modifier = lx.upper();
+    k = lx.next();
+  }
+  if (k === TK_WORD && (lx.is('CONNECTION') || lx.is('QUERY'))) {
+    scope = lx.is('QUERY') ? 'query' : 'connection';
+    k = lx.next();
+    if (scope === 'query' && k === TK_WORD && lx.is('ID')) return null;
+  }
+  if (k === TK_WORD && lx.is('USER')) return null;
+  if (k !== TK_NUMBER || !/^\d{1,10}$/.test(lx.sql.slice(lx.start, lx.end))) return 'refuse';
+  const id = Number(lx.sql.slice(lx.start, lx.end));
+  const end = lx.end;
+  k = lx.next();
+  if (id > 0xffffffff || (k !== TK_EOF && !lx.isPunct(';'))) return 'refuse';
+  return { stmt: { scope, modifier, id }, index, start, end };
 }
 
 export function formatKill(k: KillStatement, backendThreadId: number): string {

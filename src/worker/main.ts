@@ -94,7 +94,8 @@ export function runWorker(): void {
   channel.on('find-session', (raw) => {
     const msg = raw as unknown as FindSessionMsg;
     const s = server?.findSession(msg.connId);
-    const found: RemoteSession | null = s ? { threadId: s.backendThreadId, backendId: s.backendId } : null;
+    const found: RemoteSession | null = s ? { threadId: s.backendThreadId, backendId: s.backendId, user: s.user?.name } : null;
+    // `kill` comes only after the server allowed the KILL (kill-command.ts).
     if (s && msg.kill) {
       // Idle on no backend connection: nothing runs on a server, the session just ends.
       if (s.backendThreadId === 0) s.close(CloseReason.KILLED);

@@ -22,14 +22,20 @@ export interface SessionHost {
   sessionClosed(s: ClientSession, reason: CloseReason): void;
   /** The session just finished a command (or its handshake): a safe point to move or close it. */
   sessionAtBoundary(s: ClientSession): void;
-  /** Find a session in another worker (KILL of an id this worker does not hold). */
+  /**
+   * Find a session in another worker (KILL of an id this worker does not hold). `kill`: the
+   * server allowed the KILL, so the other worker ends the session (now if idle, else when its
+   * statement ends); without it the lookup changes nothing.
+   */
   lookupRemoteSession(id: number, kill: boolean): Promise<RemoteSession | null>;
   /** The session left this worker (handed off); not a close. */
   sessionMoved(s: ClientSession): void;
 }
 
-/** Where a session in another worker runs now (for KILL): its backend thread and backend. */
+/** Where a session in another worker runs now (for KILL): its backend thread and backend, and its user. */
 export interface RemoteSession {
   readonly threadId: number;
   readonly backendId: string;
+  /** Its configured user name (absent from older releases). */
+  readonly user?: string;
 }

@@ -192,6 +192,7 @@ export function giveBack(s: ClientSession): void {
   s.leasePool = null;
   s.leaseLoad = null;
   if (pool === null) conn.kill('no pool for this backend any more');
+  else if (conn.doomed) pool.discard(conn);
   else if (s.state.pins !== 0 || s.inTransaction || conn.needsReset) pool.recycle(conn);
   else pool.release(conn);
 }

@@ -34,8 +34,8 @@ const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
 const ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461;
 /** COM_STMT_EXECUTE flag: open a read-only cursor. */
 const CURSOR_TYPE_READ_ONLY = 1;
-/** Statement text that may read LAST_INSERT_ID() or ROW_COUNT() (values of the connection). */
-export const SESSION_FN_RE = /last_insert_id|row_count/i;
+/** Statement text that may read LAST_INSERT_ID(), ROW_COUNT() or CONNECTION_ID() (values of the connection). */
+export const SESSION_FN_RE = /last_insert_id|row_count|connection_id/i;
 
 export function prepare(s: ClientSession, p: Packet): void {
   const sql = p.payload.toString('utf8', 1);
@@ -156,10 +156,10 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
   });
 }
 
-/** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT(). */
+/** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT()/CONNECTION_ID(). */
 function variantFor(s: ClientSession, conn: BackendConn, st: SessionStatement): { key: string; sql: string } {
-  if (s.ranLastOn(conn) || !SESSION_FN_RE.test(st.sql)) return st;
-  const sql = rewriteSessionFunctions(st.sql, s.state.lastInsertId, s.state.rowCount);
+  if (!SESSION_FN_RE.test(st.sql)) return st;
+  const sql = rewriteSessionFunctions(st.sql, s.sessionValues(conn));
   return sql === null ? st : { key: statementKey(st.schema, sql), sql };
 }
 

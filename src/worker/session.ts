@@ -46,14 +46,14 @@ import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
 import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SERVER_STATE, PIN_SET_OPTION, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
-import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
+import { rewriteSessionFunctions, type SessionValues } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
 import type { RouteSession } from '../routing/read-write.js';
 import type { BackendLoad } from '../routing/balancer.js';
 import { ClientAuth, type AuthOutcome } from './client-auth.js';
 import { CloseReason } from '../observability/close-reasons.js';
 import { mayBeKill } from '../sql/kill.js';
-import { handleKillQuery, killById } from './kill-command.js';
+import { handleKillQuery, killBatch, killById } from './kill-command.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
 import type { SocketInput } from '../pool/socket-input.js';
@@ -95,6 +95,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private reportedStateChange = false;
   /** The command in flight: the GTID an OK reported (session tracking). */
   private reportedGtid: string | null = null;
+  /** Told, once, when the command in flight ends: statements run, whether the last failed. */
+  private afterResponse: ((ran: number, failed: boolean) => void) | null = null;
   /** Which session-state entries of an OK the client gets (it would get them directly). */
   private readonly keepEntry: EntryFilter = (type, p, start, end) => {
     // The client set session_track_* itself: the server reports what it asked for.
@@ -451,8 +453,21 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Answer the command with an error and keep the session. */
   fail(e: CommandFailed, seq: number): void {
+    if (this.afterResponse !== null) this.responseEnded(0, true);
     this.writeFailure(e, seq);
     maybeRelease(this);
+  }
+
+  private responseEnded(ran: number, failed: boolean): void {
+    const hook = this.afterResponse!;
+    this.afterResponse = null;
+    hook(ran, failed);
+  }
+
+  /** Any failure while serving a command, as the ERR payload to answer with. */
+  asFailurePayload(err: unknown): Buffer {
+    const e = this.asFailure(err);
+    return e.payload ?? encodeErr(e.spec!.errno, e.spec!.sqlState, formatMessage(e.spec!, e.args));
   }
 
   // ---------------------------------------------------------------- commands
@@ -503,6 +518,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private query(raw: Buffer, at: number): void {
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
+    if (facts.kill && killBatch(this, this.host, sql)) return;
     this.after = After.Statement;
     this.afterFacts = facts;
     this.afterAssign = facts.kind === 'session-set' && facts.pins === 0 ? sessionAssignments(sql) : null;
@@ -510,8 +526,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     withConn(this, facts, raw, (conn, packet) => {
       if (this.readOnlyStart(facts, conn)) this.readOnlyTransaction = true;
       // LAST_INSERT_ID() / ROW_COUNT() belong to the connection: on another one, use ours.
-      if (!this.ranLastOn(conn) && SESSION_FN_RE.test(sql)) {
-        const rewritten = rewriteSessionFunctions(sql, this.state.lastInsertId, this.state.rowCount);
+      // CONNECTION_ID() is always ours (the id KILL takes).
+      if (SESSION_FN_RE.test(sql)) {
+        const rewritten = rewriteSessionFunctions(sql, this.sessionValues(conn));
         if (rewritten !== null) {
           const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(rewritten, 'utf8')]);
           if (payload.length < MAX_PACKET_PAYLOAD) packet = frame(payload, 0).bytes;
@@ -519,6 +536,12 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
       this.send(packet, ResponseKind.Result);
     });
+  }
+
+  /** What LAST_INSERT_ID(), ROW_COUNT() and CONNECTION_ID() are for this session on `conn`. Internal. */
+  sessionValues(conn: BackendConn): SessionValues {
+    const mine = this.ranLastOn(conn);
+    return { lastInsertId: mine ? null : this.state.lastInsertId, rowCount: mine ? null : this.state.rowCount, connectionId: this.id };
   }
 
   /** The connection ran this session's previous statement and nothing else since. Internal (session-*.ts). */
@@ -583,36 +606,23 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     }).catch((err: unknown) => this.internalError(err, 'local command'));
   }
 
-  /** Send a statement dbmesh wrote (a translated KILL) to one backend and relay its answer. */
-  forwardTo(backendId: string, sql: string): void {
+  /**
+   * Run a statement dbmesh rewrote (a multi-statement with its KILLs translated) as the
+   * client's command, routed by `facts`; `after` learns how many of its statements ran.
+   */
+  runBatch(sql: string, facts: StatementFacts, after: (ran: number, failed: boolean) => void): void {
     const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
-    const raw = frame(payload, 0).bytes;
-    this.after = After.Nothing;
-    const held = this.lease;
-    if (held !== null && held.backendId === backendId) return this.send(raw, ResponseKind.Result);
-    // '' comes from a worker of an older release: its sessions ran on the primary.
-    const pool = backendId === '' ? this.host.pools.primary(this.user!.cluster) : this.host.pools.pool(this.user!.cluster, backendId);
-    if (pool === null) {
-      this.sendError(DBM_ERR.NO_BACKEND, 1, [this.user!.cluster, `backend ${backendId} is gone`]);
-      return;
+    if (payload.length >= MAX_PACKET_PAYLOAD) {
+      after(0, true);
+      return this.packetTooLarge();
     }
-    // On a connection of its own, so a pinned session keeps its connection as it is.
-    this.runLocally(pool.acquire(this.shape!, null).then(async (conn) => {
-      try {
-        const r = await exchange(conn, payload, ResponseKind.Result, this.config.limits.connectTimeoutMs);
-        let seq = 1;
-        for (const pk of r.packets) this.writeToClient(pk.raw, seq++);
-        pool.release(conn);
-      } catch (err) {
-        if (err instanceof ExchangeError) {
-          this.writeToClient(frame(err.errPayload, 1).bytes, 1);
-          pool.release(conn);
-        } else {
-          pool.discard(conn);
-          this.fail(this.asFailure(err), 1);
-        }
-      }
-    }, (err: unknown) => this.fail(this.asFailure(err), 1)));
+    this.afterResponse = after;
+    this.after = After.Statement;
+    this.afterFacts = facts;
+    this.afterAssign = null;
+    this.afterSchema = null;
+    withConn(this, facts, frame(payload, 0).bytes, (_conn, packet) => this.send(packet, ResponseKind.Result));
+    if (!this.awaiting && !this.localTask) this.continueAfterLocal();
   }
 
   /** The backend thread was killed on a client's request: close when it goes. */
@@ -652,8 +662,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** The failure from becomeUser as the packet to send (server ERR or dbmesh error). */
   failurePacket(err: unknown, seq: number): Buffer {
-    const e = this.asFailure(err);
-    return e.payload ? frame(e.payload, seq).bytes : frame(encodeErr(e.spec!.errno, e.spec!.sqlState, formatMessage(e.spec!, e.args)), seq).bytes;
+    return frame(this.asFailurePayload(err), seq).bytes;
   }
 
   /** The client's next packet, whatever the phase (dbmesh is talking to the client itself). */
@@ -706,6 +715,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.awaiting = false;
     // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
     if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & ~SERVER_SESSION_STATE_CHANGED;
+    if (this.afterResponse !== null) this.responseEnded(this.scanner.results, this.scanner.failed);
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
       const now = performance.now();
@@ -952,6 +962,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
     }
     forgetStatements(this);
+    if (this.afterResponse !== null) this.responseEnded(0, true);
     if (reason === CloseReason.CLIENT_QUIT || reason === CloseReason.CLIENT_NETWORK) this.client.destroy();
     else this.client.end(); // let a final ERR packet flush
     this.client.setTimeout(5000, () => this.client.destroy());

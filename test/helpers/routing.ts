@@ -1,6 +1,6 @@
 /**
  * Helpers for the read/write split and pinning tests: a dbmesh config built from the sandbox
- * with several clusters and users, "where did this run" probes (@@port + CONNECTION_ID(), the
+ * with several clusters and users, "where did this run" probes (@@port + @@pseudo_thread_id, the
  * backend's thread id), a background churn of point selects, and a "stealer" session that
  * holds a pooled connection in a transaction so an unpinned session must move.
  */
@@ -15,7 +15,7 @@ export type Row = Record<string, unknown>;
 /** A backend connection: the server (by port) and its thread id. */
 export interface Where { port: number; cid: number }
 
-export const WHERE_SQL = 'SELECT @@port AS port, CONNECTION_ID() AS cid';
+export const WHERE_SQL = 'SELECT @@port AS port, @@pseudo_thread_id AS cid';
 
 export interface ClusterSpec {
   readonly name: string;

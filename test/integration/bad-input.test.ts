@@ -118,7 +118,7 @@ describe('bad client input', function () {
 
   /** Which sandbox server and backend thread serve this session (dbmesh gives each its own). */
   async function backendOf(c: HandClient): Promise<{ server: SandboxServer; thread: number }> {
-    const r = await c.query('SELECT CONNECTION_ID(), @@port');
+    const r = await c.query('SELECT @@pseudo_thread_id, @@port');
     expect(r.kind).to.equal('rows');
     const [thread, port] = (r as { rows: string[][] }).rows[0]!.map(Number) as [number, number];
     const server = [sb.primary, ...sb.replicas].find((s) => s.port === port);

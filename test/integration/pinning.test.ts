@@ -1,7 +1,7 @@
 /**
  * Multiplexing and pinning through the real dbmesh: every statement may run on another pooled
  * backend connection (maxConnections 2 per backend here) unless the session is pinned or in a
- * transaction. A backend connection is identified by @@port + CONNECTION_ID(). While other
+ * transaction. A backend connection is identified by @@port + @@pseudo_thread_id. While other
  * sessions churn the pool, a "stealer" session takes the connection a session just gave back
  * into a transaction (pools hand out the most recent one first), so an unpinned session moves
  * (asserted by a control test) and a pinned one must not.
@@ -25,7 +25,7 @@ const SETUP = [
   'CREATE TABLE pin_ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)',
   'CREATE TABLE pin_rc (id INT PRIMARY KEY, v INT)', 'INSERT INTO pin_rc VALUES (1,0),(2,0),(3,0),(4,0),(5,0)',
 ];
-const STATE_SQL = 'SELECT @@time_zone AS tz, @@sql_mode AS mode, DATABASE() AS db, @@character_set_client AS cs, @@port AS port, CONNECTION_ID() AS cid';
+const STATE_SQL = 'SELECT @@time_zone AS tz, @@sql_mode AS mode, DATABASE() AS db, @@character_set_client AS cs, @@port AS port, @@pseudo_thread_id AS cid';
 
 describe('multiplexing and pinning through dbmesh', function () {
   this.timeout(120_000);
@@ -172,8 +172,8 @@ describe('multiplexing and pinning through dbmesh', function () {
 
     it('SQL_CALC_FOUND_ROWS: FOUND_ROWS() on the same connection gives the full count', async () => {
       const c = await session();
-      const w0 = await where(c, 'SELECT SQL_CALC_FOUND_ROWS id, @@port AS port, CONNECTION_ID() AS cid FROM pin_rows LIMIT 2');
-      const r = await quiet(() => whileStolen(stealer, () => where(c, 'SELECT FOUND_ROWS() AS n, @@port AS port, CONNECTION_ID() AS cid')));
+      const w0 = await where(c, 'SELECT SQL_CALC_FOUND_ROWS id, @@port AS port, @@pseudo_thread_id AS cid FROM pin_rows LIMIT 2');
+      const r = await quiet(() => whileStolen(stealer, () => where(c, 'SELECT FOUND_ROWS() AS n, @@port AS port, @@pseudo_thread_id AS cid')));
       expect(key(r)).to.equal(key(w0));
       expect(Number(r.n)).to.equal(7);
       await moves(c); // the pin lasts one statement
@@ -194,7 +194,7 @@ describe('multiplexing and pinning through dbmesh', function () {
       await c.query('SET sql_log_bin = 0');
       const w0 = await where(c);
       for (let i = 0; i < 6; i++) {
-        const r = await alt(i, () => whileStolen(rootStealer, () => where(c, 'SELECT @@sql_log_bin AS v, @@port AS port, CONNECTION_ID() AS cid')));
+        const r = await alt(i, () => whileStolen(rootStealer, () => where(c, 'SELECT @@sql_log_bin AS v, @@port AS port, @@pseudo_thread_id AS cid')));
         expect(key(r)).to.equal(key(w0));
         expect(Number(r.v)).to.equal(0);
       }
@@ -246,7 +246,7 @@ describe('multiplexing and pinning through dbmesh', function () {
 
       it('COM_STMT_SEND_LONG_DATA keeps the connection until the execute', async () => {
         const [c, st] = [await raw(), await raw()];
-        const stmt = await c.prepare('SELECT CONCAT(?, CONNECTION_ID()) AS v');
+        const stmt = await c.prepare('SELECT CONCAT(?, @@pseudo_thread_id) AS v');
         const w0 = await rawWhere(c);
         const head = Buffer.alloc(7);
         head[0] = 0x18; // COM_STMT_SEND_LONG_DATA: no response
@@ -330,7 +330,7 @@ describe('multiplexing and pinning through dbmesh', function () {
         const sessions = await Promise.all(Array.from({ length: 4 }, () => session()));
         const cids = new Set<number>();
         await Promise.all(sessions.map(async (c, s) => {
-          const st = await c.prepare('SELECT CONCAT(?, ?) AS v, CONNECTION_ID() AS cid');
+          const st = await c.prepare('SELECT CONCAT(?, ?) AS v, @@pseudo_thread_id AS cid');
           for (let i = 0; i < 100; i++) {
             const [r] = await st.execute([`s${s}-`, i]);
             const row = (r as Record<string, unknown>[])[0]!;

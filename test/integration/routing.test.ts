@@ -1,7 +1,7 @@
 /**
  * Read/write split through the real dbmesh over the sandbox (primary + 2 read-only replicas):
  * one `it` per routing rule, each asserting where the statement ran. A statement that can
- * carry an expression reports @@port (each sandbox server has its own) and CONNECTION_ID()
+ * carry an expression reports @@port (each sandbox server has its own) and @@pseudo_thread_id
  * (the backend thread); a write that cannot would be refused on a replica (1290, first test).
  * One dbmesh serves several clusters over the same servers, so each rule gets its settings.
  */
@@ -20,10 +20,10 @@ const SETUP = [
   'DROP TABLE IF EXISTS rt_rows, rt_one, rt_ddl', 'DROP SEQUENCE IF EXISTS rt_seq', 'DROP PROCEDURE IF EXISTS rt_where',
   'CREATE TABLE rt_rows (id INT AUTO_INCREMENT PRIMARY KEY, tag VARCHAR(32), port INT, cid BIGINT)',
   'CREATE TABLE rt_one (id INT PRIMARY KEY)', 'INSERT INTO rt_one VALUES (1)', 'CREATE SEQUENCE rt_seq',
-  'CREATE PROCEDURE rt_where() SELECT @@port AS port, CONNECTION_ID() AS cid',
+  'CREATE PROCEDURE rt_where() SELECT @@port AS port, @@pseudo_thread_id AS cid',
 ];
 const TEARDOWN = ['DROP TABLE IF EXISTS rt_rows, rt_one, rt_ddl', 'DROP SEQUENCE IF EXISTS rt_seq', 'DROP PROCEDURE IF EXISTS rt_where'];
-const W = '@@port AS port, CONNECTION_ID() AS cid';
+const W = '@@port AS port, @@pseudo_thread_id AS cid';
 
 /** Reads that must run on the primary, each reporting where it ran. */
 const PRIMARY_READS: [string, string][] = [
@@ -154,7 +154,7 @@ describe('read/write split through dbmesh', function () {
       await c.query('LOCK TABLES rt_rows WRITE');
       const held = await where(c); // pinned: runs on the connection that holds the lock
       expect(serverAt(sb, held.port)).to.equal(sb.primary.id);
-      await c.query("INSERT INTO rt_rows (tag, cid) VALUES ('locked', CONNECTION_ID())");
+      await c.query("INSERT INTO rt_rows (tag, cid) VALUES ('locked', @@pseudo_thread_id)");
       await c.query('UNLOCK TABLES');
       expect(Number((await first(root, "SELECT cid FROM rt_rows WHERE tag = 'locked'")).cid)).to.equal(held.cid);
       // A lone UNLOCK TABLES cannot say where it ran: count it on every server (not replicated).
@@ -179,7 +179,7 @@ describe('read/write split through dbmesh', function () {
     it('BEGIN ... COMMIT: every statement on the primary, on one backend connection', async () => {
       const c = await session();
       await c.query('BEGIN');
-      const [ins] = await c.query<ResultSetHeader>("INSERT INTO rt_rows (tag, port, cid) VALUES ('txn', @@port, CONNECTION_ID())");
+      const [ins] = await c.query<ResultSetHeader>("INSERT INTO rt_rows (tag, port, cid) VALUES ('txn', @@port, @@pseudo_thread_id)");
       const a = await where(c);
       const b = await where(c, `SELECT ${W}, COUNT(*) AS n FROM rt_rows WHERE id = ${ins.insertId}`);
       await c.query('COMMIT');
@@ -291,7 +291,7 @@ describe('read/write split through dbmesh', function () {
     expect([...reads].sort()).to.deep.equal([t1, t2].sort());
     const writes = new Set<number>();
     for (let i = 0; i < 20; i++) {
-      const [r] = await c.query<ResultSetHeader>("INSERT INTO rt_rows (tag, cid) VALUES ('tidb', CONNECTION_ID())");
+      const [r] = await c.query<ResultSetHeader>("INSERT INTO rt_rows (tag, cid) VALUES ('tidb', @@pseudo_thread_id)");
       writes.add(Number((await first(root, 'SELECT cid FROM rt_rows WHERE id = ?', [r.insertId])).cid));
     }
     expect([...writes].sort()).to.deep.equal([t1, t2].sort());

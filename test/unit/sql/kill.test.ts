@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { classifyKill, formatKill, mayBeKill } from '../../../src/sql/kill.js';
+import { classifyKill, formatKill, killsInBatch, mayBeKill } from '../../../src/sql/kill.js';
 
 describe('sql/kill', () => {
   const translate = (sql: string) => {
@@ -36,5 +36,27 @@ describe('sql/kill', () => {
     expect(mayBeKill(Buffer.from('\x03SELECT 1'))).to.equal(false);
     expect(formatKill({ scope: 'query', modifier: 'HARD', id: 1 }, 77)).to.equal('KILL HARD QUERY 77');
     expect(formatKill({ scope: 'connection', modifier: '', id: 1 }, 78)).to.equal('KILL CONNECTION 78');
+  });
+
+  it('finds the KILLs of a multi-statement, where they are and which statement each is', () => {
+    const sql = 'SELECT 1; KILL 12 ; /* x */ kill query 7;SELECT \'KILL 3; x\'';
+    const b = killsInBatch(sql);
+    expect(b).to.not.equal('refuse');
+    const batch = b as Exclude<typeof b, 'refuse'>;
+    expect(batch.statements).to.equal(4);
+    expect(batch.kills.map((k) => [k.stmt, k.index, sql.slice(k.start, k.end)])).to.deep.equal([
+      [{ scope: 'connection', modifier: '', id: 12 }, 1, 'KILL 12'],
+      [{ scope: 'query', modifier: '', id: 7 }, 2, 'kill query 7'],
+    ]);
+  });
+
+  it('leaves KILL QUERY ID and KILL USER in a batch as they are, and refuses expressions and executable comments', () => {
+    const pass = killsInBatch('KILL QUERY ID 5; KILL USER app; SELECT 1');
+    expect(pass).to.deep.equal({ statements: 3, kills: [] });
+    for (const sql of ['SELECT 1; KILL 1+1', 'KILL 0x10; SELECT 1', 'SELECT 1; /*!KILL 3*/', 'KILL @a; DO 1', 'KILL 1 2']) {
+      expect(killsInBatch(sql), sql).to.equal('refuse');
+    }
+    expect(killsInBatch('SELECT 1')).to.deep.equal({ statements: 1, kills: [] });
+    expect(killsInBatch('')).to.deep.equal({ statements: 0, kills: [] });
   });
 });
