@@ -34,6 +34,8 @@ export class ShapeMismatch extends Error {}
 interface Waiter {
   readonly shape: LoginShape;
   readonly schema: string | null;
+  /** Only a connection with no database selected will do. */
+  readonly noSchema: boolean;
   readonly since: number;
   readonly resolve: (c: BackendConn) => void;
   readonly reject: (e: Error) => void;
@@ -91,10 +93,15 @@ export class BackendPool {
     return this.backend.maxConnections;
   }
 
-  /** An idle connection of this shape, at once, or null. */
-  tryAcquire(shape: LoginShape): BackendConn | null {
+  /**
+   * An idle connection of this shape, at once, or null. `noSchema`: only one with no database
+   * selected (a session without one must not run on a connection that has one: no command
+   * unselects a database, and unqualified names would resolve there).
+   */
+  tryAcquire(shape: LoginShape, noSchema = false): BackendConn | null {
     const stack = this.idle.get(shape.key);
     if (stack === undefined) return null;
+    if (noSchema) return this.takeWithoutSchema(stack);
     while (stack.length > 0) {
       const c = stack.pop()!;
       this.idleCount--;
@@ -103,8 +110,20 @@ export class BackendPool {
     return null;
   }
 
-  acquire(shape: LoginShape, schema: string | null): Promise<BackendConn> {
-    const c = this.tryAcquire(shape);
+  private takeWithoutSchema(stack: BackendConn[]): BackendConn | null {
+    for (let i = stack.length - 1; i >= 0; i--) {
+      const c = stack[i]!;
+      if (c.dead || c.schema !== null) continue;
+      stack.splice(i, 1);
+      this.idleCount--;
+      return c;
+    }
+    return null;
+  }
+
+  /** A connection of this shape; with `exactSchema` and no schema, one without a database selected. */
+  acquire(shape: LoginShape, schema: string | null, exactSchema = false): Promise<BackendConn> {
+    const c = this.tryAcquire(shape, exactSchema && schema === null);
     if (c !== null) return Promise.resolve(c);
     if (this.closed) return Promise.reject(new Error(`backend ${this.id} was removed from the configuration`));
     if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
@@ -115,7 +134,7 @@ export class BackendPool {
       return this.openConn(shape, schema);
     }
     return new Promise((resolve, reject) => {
-      const w: Waiter = { shape, schema, since: Date.now(), resolve, reject, timer: null };
+      const w: Waiter = { shape, schema, noSchema: exactSchema && schema === null, since: Date.now(), resolve, reject, timer: null };
       w.timer = setTimeout(() => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -136,7 +155,7 @@ export class BackendPool {
     const w = this.waiters.shift();
     if (w !== undefined) {
       if (w.timer) clearTimeout(w.timer);
-      if (w.shape.key === conn.shape.key) return w.resolve(conn);
+      if (w.shape.key === conn.shape.key && (!w.noSchema || conn.schema === null)) return w.resolve(conn);
       this.retire(conn);
       this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
       return;

@@ -55,7 +55,7 @@ function route(s: ClientSession, facts: StatementFacts): BackendPool | null | Co
 /** Whether a connection can run this session's next statement as it is. */
 function fits(s: ClientSession, conn: BackendConn): boolean {
   return !conn.needsReset && !conn.trackingPending && conn.stateKey === s.state.stateKey && (!s.causal || conn.gtidTracking) &&
-    (s.state.schema === null || conn.schema === s.state.schema);
+    conn.schema === s.state.schema;
 }
 
 export function take(s: ClientSession, conn: BackendConn, pool: BackendPool | null): void {
@@ -69,7 +69,7 @@ export function take(s: ClientSession, conn: BackendConn, pool: BackendPool | nu
 export async function borrow(s: ClientSession, pool: BackendPool): Promise<BackendConn> {
   let conn: BackendConn;
   try {
-    conn = await pool.acquire(s.shape!, s.state.schema);
+    conn = await pool.acquire(s.shape!, s.state.schema, true);
   } catch (err) {
     if (err instanceof PoolExhausted) {
       throw new CommandFailed(DBM_ERR.POOL_EXHAUSTED, [s.user!.cluster, err.backendId, err.limit, err.waitedMs]);
@@ -137,7 +137,7 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
   const wait = s.causal && s.state.lastGtid !== null && routed !== null && !s.state.gtidReached.has(routed.id) &&
     routed !== s.host.pools.primary(s.user!.cluster);
   if (routed !== null && !wait) {
-    const c = routed.tryAcquire(s.shape!);
+    const c = routed.tryAcquire(s.shape!, s.state.schema === null);
     if (c !== null) {
       take(s, c, routed);
       if (fits(s, c)) return then(c, raw);

@@ -390,7 +390,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const r = outcome.response;
     this.connectAttrs = r.connectAttrs;
     this.setLogin(outcome.user, r.capabilities, r.mariadbCapabilities ?? 0, r.charset);
-    this.state.schema = r.database;
+    this.state.schema = r.database || null; // an empty name (CONNECT_WITH_DB with "") selects none
     this.phase = Phase.Connecting;
     this.updateClientFlow();
     void this.login(outcome.nextSeq);

@@ -21,8 +21,8 @@ import { CLIENT_SESSION_TRACK, COM_QUERY } from '../../src/protocol/constants.js
 const DB = 'dbmesh_test';
 const SCRATCH = 'dbmesh_st_d1';
 
-const connect = (port: number, database: string | undefined = DB): Promise<mysql.Connection> =>
-  mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app_pw', database });
+const connect = (port: number, database: string | null = DB): Promise<mysql.Connection> =>
+  mysql.createConnection({ host: '127.0.0.1', port, user: 'app', password: 'app_pw', database: database ?? undefined });
 
 describe('session state from the server (session tracking on backend connections)', function () {
   this.timeout(120_000);
@@ -66,8 +66,13 @@ describe('session state from the server (session tracking on backend connections
       await c.query(`CREATE DATABASE ${SCRATCH}`);
       await c.query(`USE ${SCRATCH}`);
       await c.query(`DROP DATABASE ${SCRATCH}`);
-      const [rows] = await c.query('SELECT DATABASE() AS db');
-      expect(rows).to.deep.equal([{ db: null }]);
+      for (let i = 0; i < 5; i++) {
+        const [rows] = await c.query('SELECT DATABASE() AS db');
+        expect(rows).to.deep.equal([{ db: null }]);
+        // Never on a connection that has a database selected: this would create the table there.
+        const err = await c.query('CREATE TABLE st_after_drop (a INT)').then(() => 0, (e: { errno: number }) => e.errno);
+        expect(err, 'No database selected').to.equal(1046);
+      }
       // Others still land in their own database.
       const others = await Promise.all(Array.from({ length: 6 }, () => connect(mesh.port)));
       for (const o of others) {
@@ -75,6 +80,24 @@ describe('session state from the server (session tracking on backend connections
         expect(r).to.deep.equal([{ db: DB }]);
         await o.end();
       }
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a session that logged in without a database runs on connections without one', async () => {
+    const busy = await Promise.all(Array.from({ length: 3 }, () => connect(mesh.port))); // pool holds connections in dbmesh_test
+    for (const b of busy) await b.query('SELECT 1');
+    for (const b of busy) await b.end();
+    const c = await connect(mesh.port, null);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const [rows] = await c.query('SELECT DATABASE() AS db');
+        expect(rows).to.deep.equal([{ db: null }]);
+      }
+      await c.query(`USE ${DB}`);
+      const [rows] = await c.query('SELECT DATABASE() AS db');
+      expect(rows).to.deep.equal([{ db: DB }]);
     } finally {
       await c.end();
     }
