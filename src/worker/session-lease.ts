@@ -133,7 +133,7 @@ async function replicaCaughtUp(s: ClientSession, conn: BackendConn): Promise<boo
 export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
   if (s.lease !== null) return then(s.lease, raw);
   const routed = facts === null ? s.host.pools.primary(s.user!.cluster) : route(s, facts);
-  if (routed instanceof CommandFailed) return s.fail(routed, 1);
+  if (routed instanceof CommandFailed) return s.failUnsent(routed, raw);
   const wait = s.causal && s.state.lastGtid !== null && routed !== null && !s.state.gtidReached.has(routed.id) &&
     routed !== s.host.pools.primary(s.user!.cluster);
   if (routed !== null && !wait) {
@@ -165,7 +165,7 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
     s.localTask = false;
     if (s.phase === Phase.Closed) return;
     giveBack(s);
-    s.fail(s.asFailure(err), 1);
+    s.failUnsent(s.asFailure(err), copy);
     s.continueAfterLocal();
   }).catch((err: unknown) => s.internalError(err, 'command after connection wait'));
 }

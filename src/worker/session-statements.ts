@@ -150,7 +150,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
     }, (err: unknown) => {
       s.localTask = false;
       if (s.phase === Phase.Closed) return;
-      s.fail(s.asFailure(err), 1);
+      s.failUnsent(s.asFailure(err), kept);
       s.continueAfterLocal();
     }).catch((err: unknown) => s.internalError(err, 'execute after prepare'));
   });

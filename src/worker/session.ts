@@ -80,6 +80,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private auth: ClientAuth | null;
   private handshakeTimer: NodeJS.Timeout | null;
   private bigCommand = false;
+  /** Dropping the pieces of a >16 MiB command that failed before it was sent. */
+  private skipRest = false;
   private bigCommandBytes = 0;
   private lastCommandSeq = 0;
   private clientPaused = false;
@@ -351,6 +353,13 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
         w(p);
         continue;
       }
+      if (this.skipRest && !this.localTask) {
+        // The rest of a >16 MiB command that failed before it was sent: nobody takes it.
+        const p = this.inbound.next();
+        if (p === null) break;
+        if (p.raw.length - 4 < MAX_PACKET_PAYLOAD) this.skipRest = false;
+        continue;
+      }
       const streaming = this.bigCommand || this.scanner.awaitingInfile;
       if ((this.awaiting || this.localTask) && !streaming) break; // hold pipelined commands
       if (!streaming && len > this.config.limits.maxAllowedPacket) return this.packetTooLarge();
@@ -449,6 +458,15 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private writeFailure(e: CommandFailed, seq: number): void {
     if (e.payload) this.client.write(frame(e.payload, seq).bytes);
     else this.sendError(e.spec!, seq, e.args);
+  }
+
+  /**
+   * A command that never reached a backend failed: answer it, and when it was the first piece
+   * of a >16 MiB packet, drop the pieces still to come (they are not commands).
+   */
+  failUnsent(e: CommandFailed, raw: Buffer): void {
+    if (raw.length - 4 === MAX_PACKET_PAYLOAD) this.skipRest = true;
+    this.fail(e, 1);
   }
 
   /** Answer the command with an error and keep the session. */

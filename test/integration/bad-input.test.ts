@@ -353,6 +353,20 @@ describe('bad client input', function () {
       });
     }
 
+    it('answers a >16 MiB command that cannot be routed with one ERR and stays usable (its other pieces are not commands)', async function () {
+      this.timeout(60000);
+      const conn = await mysql.createConnection({ host: '127.0.0.1', port: dbmesh.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+      try {
+        const big = `/* dbmesh:backend=nosuch */ SELECT LENGTH('${'x'.repeat(17 * 1024 * 1024)}')`;
+        const err = await conn.query(big).then(() => null, (e: { errno?: number }) => e.errno);
+        expect(err).to.equal(1105);
+        const [rows] = await conn.query('SELECT 5 AS v');
+        expect(rows).to.deep.equal([{ v: 5 }]);
+      } finally {
+        await conn.end();
+      }
+    });
+
     it('closes when a client sends half a command header and closes', async () => {
       const c = await loggedIn();
       c.writeRaw(Buffer.from([0x05, 0x00]));
