@@ -190,8 +190,8 @@ export function killBatch(session: ClientSession, host: SessionHost, sql: string
 interface BatchPlan {
   readonly sql: string;
   readonly facts: StatementFacts;
-  /** After the response: `ran` statements were run, the last of them `failed`. */
-  after(ran: number, failed: boolean): void;
+  /** After the response, before the client sees its end: `ran` statements were run, the last of them `failed`. */
+  after(ran: number, failed: boolean): Promise<void>;
 }
 
 async function translateBatch(session: ClientSession, host: SessionHost, sql: string,
@@ -245,10 +245,11 @@ async function translateBatch(session: ClientSession, host: SessionHost, sql: st
   return {
     sql: out,
     facts,
-    after(ran: number, failed: boolean): void {
+    async after(ran: number, failed: boolean): Promise<void> {
       for (const p of probes) pool.discard(p);
       // A statement succeeded when a later one ran, or it ran last without failing.
-      for (const s of onSuccess) if (s.index < ran - 1 || (s.index === ran - 1 && !failed)) void endTarget(host, s.target);
+      const ended = onSuccess.filter((s) => s.index < ran - 1 || (s.index === ran - 1 && !failed));
+      await Promise.all(ended.map((s) => endTarget(host, s.target)));
     },
   };
 }

@@ -11,7 +11,7 @@ import { encodeErr } from '../protocol/responses.js';
 import type { Greeting } from '../protocol/handshake.js';
 import { logger, type Logger } from '../observability/logger.js';
 import { CloseReason, countClose } from '../observability/close-reasons.js';
-import { ReadOnlyProbeDirectory, type BackendDirectory } from './backends.js';
+import { ReadOnlyProbeDirectory } from './backends.js';
 import { ClientSession } from './session.js';
 import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';

@@ -35,16 +35,14 @@ import {
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
-  SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_CURSOR_EXISTS, SERVER_STATUS_IN_TRANS,
-  SESSION_TRACK_GTIDS, SESSION_TRACK_STATE_CHANGE, SESSION_TRACK_SYSTEM_VARIABLES,
+  SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 } from '../protocol/constants.js';
 import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner, type OkEditor, type RelaySink } from '../protocol/response-scanner.js';
-import { NO_ENTRIES, okForClient, readReportedState, trackedOkLayout, variableNameIs, type EntryFilter } from '../protocol/session-track.js';
 import { encodeErr, encodeOk } from '../protocol/responses.js';
 import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
-import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SERVER_STATE, PIN_SET_OPTION, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
+import { PIN_SET_OPTION } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
 import { rewriteSessionFunctions, type SessionValues } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
@@ -60,11 +58,12 @@ import type { SocketInput } from '../pool/socket-input.js';
 import type { SessionSnapshot } from '../ipc/messages.js';
 import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '../pool/backend-conn.js';
 import type { BackendPool } from '../pool/backend-pool.js';
-import { ExchangeError, enableTracking, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchange.js';
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } from './session-lease.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
+import { applyEffects, trackedOk } from './session-effects.js';
 
 export const enum Phase { Handshake, Connecting, Commands, Closed }
 
@@ -73,6 +72,8 @@ export const enum After { Nothing, Statement, Execute, InitDb, Fetch, Reset }
 
 /** Pipelined client bytes held while a response is in flight before the socket is paused. */
 const HOLD_LIMIT = 1 << 20;
+/** A KILL batch's answer kept back until its KILLs took effect; beyond this it flows at once. */
+const HELD_OUTPUT_LIMIT = 1 << 20;
 /** Largest packet accepted before authentication. */
 const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
 
@@ -88,28 +89,20 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private backendDrainWait = false;
   private closeAfterResponse: CloseReason | null = null;
   private startedAtMs = 0;
-  /** The connection that ran this session's previous statement, and its command count then. */
-  private lastConn: BackendConn | null = null;
-  private lastConnCommands = 0;
+  /** The connection that ran this session's previous statement, and its command count then. Internal. */
+  lastConn: BackendConn | null = null;
+  lastConnCommands = 0;
   /** After this write, read its GTID (causal reads without session tracking). */
   private fetchGtid = false;
-  /** The command in flight: the server reported a state change (or one that could not be read). */
-  private reportedStateChange = false;
-  /** The command in flight: the GTID an OK reported (session tracking). */
-  private reportedGtid: string | null = null;
+  /** The command in flight: the server reported a state change (or one that could not be read). Internal (session-effects.ts). */
+  reportedStateChange = false;
+  /** The command in flight: the GTID an OK reported (session tracking). Internal (session-effects.ts). */
+  reportedGtid: string | null = null;
   /** Told, once, when the command in flight ends: statements run, whether the last failed. */
-  private afterResponse: ((ran: number, failed: boolean) => void) | null = null;
-  /** Which session-state entries of an OK the client gets (it would get them directly). */
-  private readonly keepEntry: EntryFilter = (type, p, start, end) => {
-    // The client set session_track_* itself: the server reports what it asked for.
-    if (((this.state.pins | (this.afterFacts?.pins ?? 0)) & PIN_TRACKING_SETTINGS) !== 0) return true;
-    if (type === SESSION_TRACK_STATE_CHANGE) return false; // dbmesh turned it on
-    const gtidsAdded = this.lease?.gtidTracking === true;
-    if (type === SESSION_TRACK_SYSTEM_VARIABLES) return !gtidsAdded || !variableNameIs(p, start, end, 'last_gtid');
-    if (type === SESSION_TRACK_GTIDS) return !gtidsAdded;
-    return true;
-  };
-
+  private afterResponse: ((ran: number, failed: boolean) => Promise<void>) | null = null;
+  /** The answer kept back until afterResponse is done (bounded by HELD_OUTPUT_LIMIT). */
+  private heldOutput: Buffer[] | null = null;
+  private heldBytes = 0;
   // Internal: shared with the session's own modules (session-lease.ts, session-statements.ts,
   // session-handoff.ts), which take the session as their first argument. Not for other callers.
   phase = Phase.Handshake;
@@ -471,15 +464,16 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Answer the command with an error and keep the session. */
   fail(e: CommandFailed, seq: number): void {
-    if (this.afterResponse !== null) this.responseEnded(0, true);
+    if (this.afterResponse !== null) void this.responseEnded(0, true);
+    this.releaseHeldOutput();
     this.writeFailure(e, seq);
     maybeRelease(this);
   }
 
-  private responseEnded(ran: number, failed: boolean): void {
+  private responseEnded(ran: number, failed: boolean): Promise<void> {
     const hook = this.afterResponse!;
     this.afterResponse = null;
-    hook(ran, failed);
+    return hook(ran, failed);
   }
 
   /** Any failure while serving a command, as the ERR payload to answer with. */
@@ -628,13 +622,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * Run a statement dbmesh rewrote (a multi-statement with its KILLs translated) as the
    * client's command, routed by `facts`; `after` learns how many of its statements ran.
    */
-  runBatch(sql: string, facts: StatementFacts, after: (ran: number, failed: boolean) => void): void {
+  runBatch(sql: string, facts: StatementFacts, after: (ran: number, failed: boolean) => Promise<void>): void {
     const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(sql, 'utf8')]);
     if (payload.length >= MAX_PACKET_PAYLOAD) {
-      after(0, true);
+      void after(0, true);
       return this.packetTooLarge();
     }
     this.afterResponse = after;
+    this.heldOutput = [];
     this.after = After.Statement;
     this.afterFacts = facts;
     this.afterAssign = null;
@@ -724,7 +719,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       if (ended >= 0 && ended < chunk.length) this.relay(chunk, ended, chunk.length);
     } else {
       if (this.awaiting) ended = this.scanner.scan(chunk);
-      if (!this.client.write(chunk)) conn.socket.pause(); // resumed on client 'drain'
+      this.relay(chunk, 0, chunk.length);
     }
     // A write the kernel did not take at once still references the shared read buffer.
     if (this.client.writableLength > 0) conn.input.retain();
@@ -733,13 +728,27 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.awaiting = false;
     // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
     if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & ~SERVER_SESSION_STATE_CHANGED;
-    if (this.afterResponse !== null) this.responseEnded(this.scanner.results, this.scanner.failed);
+    if (this.afterResponse !== null) {
+      // dbmesh acts on what the command did (a KILL in a batch) before the client sees the end.
+      this.localTask = true;
+      this.responseEnded(this.scanner.results, this.scanner.failed).then(() => {
+        this.localTask = false;
+        this.releaseHeldOutput();
+        if (this.phase !== Phase.Closed) this.responseComplete(conn);
+      }).catch((err: unknown) => this.internalError(err, 'after a batch'));
+      return;
+    }
+    this.responseComplete(conn);
+  }
+
+  /** The response is relayed: account for it, then take the next command. */
+  private responseComplete(conn: BackendConn): void {
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
       const now = performance.now();
       this.leaseLoad.observe(now - this.startedAtMs, now);
     }
-    this.applyEffects(conn);
+    if (applyEffects(this, conn)) this.fetchGtid = true;
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
     if (this.fetchGtid) return this.fetchLastGtid(conn);
     if (conn.trackingPending && !conn.dead) return this.retrack(conn);
@@ -750,59 +759,42 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Backend bytes as they came (the scanner calls this in edit mode). */
   relay(chunk: Buffer, from: number, to: number): void {
-    if (!this.client.write(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to))) this.lease?.socket.pause();
+    const bytes = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+    if (this.heldOutput !== null && this.holdOutput(Buffer.from(bytes))) return;
+    if (!this.client.write(bytes)) this.lease?.socket.pause(); // resumed on client 'drain'
   }
 
   /** A packet dbmesh rewrote or held (edit mode). */
   emit(packet: Buffer): void {
+    if (this.heldOutput !== null && this.holdOutput(packet)) return;
     if (!this.client.write(packet)) this.lease?.socket.pause();
   }
 
-  /**
-   * An OK with session state (or info, for a client without session tracking): what the
-   * server says changed is what the connection and the session now are; the client gets the
-   * entries it would have got directly.
-   */
+  /** Keep a copy back (a KILL batch's answer); false when the bound is reached (all of it goes now). */
+  private holdOutput(bytes: Buffer): boolean {
+    if (this.heldBytes + bytes.length > HELD_OUTPUT_LIMIT) {
+      this.releaseHeldOutput();
+      return false;
+    }
+    this.heldOutput!.push(bytes);
+    this.heldBytes += bytes.length;
+    return true;
+  }
+
+  private releaseHeldOutput(): void {
+    const held = this.heldOutput;
+    this.heldOutput = null;
+    this.heldBytes = 0;
+    if (held !== null && held.length > 0 && !this.client.write(Buffer.concat(held))) this.lease?.socket.pause();
+  }
+
+  /** An OK with session state (or info a client reads differently): see session-effects.ts. */
   onTrackedOk(payload: Buffer): Buffer | null {
-    const layout = trackedOkLayout(payload);
-    if (layout === null) {
-      this.reportedStateChange = true; // unreadable: assume the worst
-      return null;
-    }
-    if ((layout.statusFlags & SERVER_SESSION_STATE_CHANGED) !== 0) {
-      const r = readReportedState(payload, layout);
-      if (r === null) this.reportedStateChange = true;
-      else {
-        if (r.schema !== undefined) {
-          const db = r.schema === '' ? null : r.schema;
-          this.state.schema = db;
-          if (this.lease !== null) this.lease.schema = db;
-        }
-        if (r.stateChanged) this.reportedStateChange = true;
-        if (r.gtid !== null) this.reportedGtid = r.gtid;
-      }
-    }
-    const clientTracks = (this.capabilities & CLIENT_SESSION_TRACK) !== 0;
-    return okForClient(payload, layout, clientTracks ? this.keepEntry : NO_ENTRIES, !clientTracks && !this.mariadb);
+    return trackedOk(this, payload);
   }
 
   onUnreadState(): void {
     this.reportedStateChange = true;
-  }
-
-  /**
-   * The server (or, on a connection that cannot report, the kind of statement) says session
-   * state changed in a way the statement's text does not account for.
-   */
-  private stateUnaccounted(facts: StatementFacts, conn: BackendConn): boolean {
-    // A text SET whose assignments were parsed is replayed; USE is reported (schema); a
-    // statement that pins already keeps its connection. Anything else (a procedure, a block,
-    // a prepared SET whose values dbmesh never saw) leaves state only the server knows.
-    if (facts.pins !== 0 || facts.kind === 'use') return false;
-    const parsedSet = facts.kind === 'session-set' && this.afterAssign !== null;
-    if (parsedSet) return false;
-    if ((conn.capabilities & CLIENT_SESSION_TRACK) !== 0) return this.reportedStateChange || this.scanner.eofStateChanged;
-    return facts.kind === 'call' || facts.kind === 'other' || facts.kind === 'ddl' || facts.kind === 'session-set';
   }
 
   /** After the client's own COM_RESET_CONNECTION on a held connection: ask for reports again. */
@@ -834,63 +826,6 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.lastBoundaryAt = Date.now();
       this.host.sessionAtBoundary(this);
     }
-  }
-
-  /** What the finished command changed in the session (and on its connection). */
-  private applyEffects(conn: BackendConn): void {
-    const st = this.state;
-    const sc = this.scanner;
-    conn.lastSession = this.id;
-    this.lastConn = conn;
-    this.lastConnCommands = conn.commands;
-    if (!this.inTransaction) this.readOnlyTransaction = false;
-    switch (this.after) {
-      case After.Statement:
-      case After.Execute: {
-        const facts = this.afterFacts!;
-        // SQL_CALC_FOUND_ROWS pins for one more statement (the one reading FOUND_ROWS()).
-        if ((st.pins & PIN_FOUND_ROWS) !== 0 && (facts.pins & PIN_FOUND_ROWS) === 0) st.pins &= ~PIN_FOUND_ROWS;
-        st.pins |= facts.pins;
-        if (facts.kind === 'lock' && (facts.pins & PIN_LOCK_TABLES) === 0) st.pins &= ~PIN_LOCK_TABLES; // UNLOCK TABLES
-        if (this.stateUnaccounted(facts, conn)) st.pins |= PIN_SERVER_STATE;
-        if (!sc.failed) {
-          if (this.afterAssign !== null) {
-            st.assign(this.afterAssign);
-            conn.stateKey = st.stateKey;
-          }
-          if (this.afterSchema !== null) st.schema = conn.schema = this.afterSchema;
-        }
-        if (sc.insertId > 0) st.lastInsertId = sc.insertId;
-        if (this.reportedGtid !== null) st.noteGtid(this.reportedGtid);
-        st.rowCount = sc.failed || sc.resultSet ? -1 : sc.affectedRows;
-        if (facts.kind !== 'read' && facts.kind !== 'show' && facts.kind !== 'transaction-begin-read-only' && facts.mustUsePrimary) {
-          const ms = this.clusterConfig?.readYourWritesMs ?? 0;
-          // Causal reads replace the time window where the GTID can be known.
-          if (this.causal && (conn.capabilities & CLIENT_SESSION_TRACK) === 0) this.fetchGtid = true;
-          else if (!this.causal && ms > 0) st.readYourWritesUntil = Date.now() + ms;
-        }
-        if (this.after === After.Execute) {
-          st.pins &= ~PIN_LONG_DATA;
-          if (this.afterCursor && (this.statusFlags & SERVER_STATUS_CURSOR_EXISTS) !== 0) {
-            st.pins |= PIN_CURSOR;
-            st.cursorStatement = this.afterStatement!.id;
-          }
-        }
-        break;
-      }
-      case After.InitDb:
-        if (!sc.failed) st.schema = conn.schema = this.afterSchema;
-        break;
-      case After.Reset:
-        if (!sc.failed) conn.afterReset();
-        break;
-      default:
-        break;
-    }
-    this.after = After.Nothing;
-    this.afterFacts = null;
-    this.afterAssign = null;
-    this.afterStatement = null;
   }
 
   onBackendDrain(): void {
@@ -980,7 +915,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
     }
     forgetStatements(this);
-    if (this.afterResponse !== null) this.responseEnded(0, true);
+    if (this.afterResponse !== null) void this.responseEnded(0, true);
+    this.releaseHeldOutput();
     if (reason === CloseReason.CLIENT_QUIT || reason === CloseReason.CLIENT_NETWORK) this.client.destroy();
     else this.client.end(); // let a final ERR packet flush
     this.client.setTimeout(5000, () => this.client.destroy());
