@@ -27,6 +27,7 @@ export const DBM_ERR = {
   SHUTDOWN: { errno: 1053, sqlState: '08S01', template: 'Server shutdown in progress' },
   INTERNAL: { errno: 1105, sqlState: 'HY000', template: 'dbmesh internal error: %s' },
   POOL_EXHAUSTED: { errno: 1040, sqlState: '08004', template: "Too many connections (dbmesh: cluster '%s', backend %s is at maxConnections=%s per worker; waited %s ms for a free connection: raise maxConnections or pool.acquireTimeoutMs)" },
+  MALFORMED_PACKET: { errno: 1835, sqlState: 'HY000', template: 'Malformed communication packet' },
   UNKNOWN_STMT_HANDLER: { errno: 1243, sqlState: 'HY000', template: 'Unknown prepared statement handler (%s) given to %s' },
   TOO_MANY_STATEMENTS: { errno: 1461, sqlState: '42000', template: "Can't create more than max_prepared_stmt_count statements (current value: %s)" },
   STATEMENT_CHANGED: { errno: 1615, sqlState: 'HY000', template: 'Prepared statement needs to be re-prepared (dbmesh: statement %s changed shape on the server)' },

@@ -27,12 +27,14 @@ export const PIN_HANDLER = 1 << 12;
  * may have made some.
  */
 export const PIN_SERVER_STATE = 1 << 13;
+/** Set by the session: a statement prepared from a packet over 16 MiB lives only on its connection. */
+export const PIN_BIG_STATEMENT = 1 << 14;
 
 /** Reason names, as status and metrics show them, by bit position. */
 export const PIN_NAMES: readonly string[] = [
   'temporary table', 'user lock', 'LOCK TABLES', 'SQL_CALC_FOUND_ROWS', 'user variable',
   'text PREPARE', 'sql_log_bin=0', 'untracked variable', 'open cursor', 'long data', 'set option',
-  'session tracking settings', 'HANDLER', 'server-reported state',
+  'session tracking settings', 'HANDLER', 'server-reported state', 'statement over 16 MiB',
 ];
 
 /** The reasons set in a pin mask, by name. */

@@ -13,14 +13,14 @@
  * connection, it allocates nothing beyond the session's usual command callback.
  */
 import { DBM_ERR } from '../errors/index.js';
-import { CLIENT_DEPRECATE_EOF, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET } from '../protocol/constants.js';
+import { CLIENT_DEPRECATE_EOF, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, MAX_PACKET_PAYLOAD } from '../protocol/constants.js';
 import { frame, type Packet } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
 import { decodeErr, encodeErr, encodeOk } from '../protocol/responses.js';
 import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes, type ExecuteLayout } from '../protocol/prepared.js';
 import { MalformedPacket } from '../protocol/codec.js';
 import { classify } from '../sql/classifier.js';
-import { PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
+import { PIN_BIG_STATEMENT, PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
 import type { BackendConn, CachedStatement } from '../pool/backend-conn.js';
 import { ExchangeError, exchange } from '../pool/conn-exchange.js';
@@ -48,6 +48,7 @@ export function prepare(s: ClientSession, p: Packet): void {
     s.collectSql = sql;
     s.collectFacts = facts;
     s.collectRetried = false;
+    s.collectBig = raw.length - 4 === MAX_PACKET_PAYLOAD;
     sendPrepare(s, conn, raw);
   });
 }
@@ -57,6 +58,7 @@ function sendPrepare(s: ClientSession, conn: BackendConn, raw: Buffer): void {
   s.collector = new PrepareResponseCollector((conn.capabilities & CLIENT_DEPRECATE_EOF) !== 0, MAX_PREPARE_RESPONSE);
   s.awaiting = true;
   s.scanner.reset();
+  s.startCommand(raw);
   conn.commands++;
   conn.writeCommand(raw);
 }
@@ -70,11 +72,14 @@ export function finishPrepare(s: ClientSession, c: PrepareResponseCollector): vo
     const h = c.header;
     const st = s.state.addStatement(s.collectSql, h.params, h.columns, s.collectFacts!);
     s.host.pools.useStatement(s.user!.cluster, st.key);
+    // Its text is known only up to 16 MiB (the pieces were streamed): it cannot be prepared
+    // on another connection, so the session keeps this one.
+    if (s.collectBig) s.state.pins |= PIN_BIG_STATEMENT;
     conn.rememberStatement(st.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
     s.client.write(c.encodeFor(st.id, 1));
   } else {
     const err = c.errPayload ?? encodeErr(1105, 'HY000', 'prepare failed');
-    if (!s.collectRetried && madeRoomAfterLimit(s, conn, err)) {
+    if (!s.collectRetried && !s.collectBig && madeRoomAfterLimit(s, conn, err)) {
       // Statements this worker cached but nobody is executing now were closed: try again.
       s.collectRetried = true;
       return sendPrepare(s, conn, frame(Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(s.collectSql, 'utf8')]), 0).bytes);
@@ -102,6 +107,8 @@ function madeRoomAfterLimit(s: ClientSession, conn: BackendConn, err: Buffer): b
 /** Prepare a session statement on a connection that does not have it yet (answer swallowed). */
 async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStatement, v: { key: string; sql: string } = st): Promise<void> {
   const payload = Buffer.concat([Buffer.from([COM_STMT_PREPARE]), Buffer.from(v.sql, 'utf8')]);
+  // Only the first 16 MiB of an oversized statement's text are known: never prepare that.
+  if (payload.length >= MAX_PACKET_PAYLOAD) throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
   s.leasePool?.makeRoomForStatement(conn);
   let r;
   try {
@@ -116,10 +123,19 @@ async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStateme
   if (h.params !== st.params || h.columns !== st.columns) throw new CommandFailed(DBM_ERR.STATEMENT_CHANGED, [st.id]);
 }
 
-function statementOf(s: ClientSession, raw: Buffer, at: number, command: string): SessionStatement | null {
-  const id = raw.length >= at + 5 ? raw.readUInt32LE(at + 1) : 0;
+/**
+ * The statement a COM_STMT_* command names, or null after answering as the server does: 1835
+ * for a packet too short to hold the id, 1243 for an id the session does not have. `quiet`:
+ * the command has no answer (SEND_LONG_DATA: the server stays silent, the execute reports).
+ */
+function statementOf(s: ClientSession, raw: Buffer, at: number, command: string, quiet = false): SessionStatement | null {
+  if (raw.length < at + 5) {
+    if (!quiet) s.sendError(DBM_ERR.MALFORMED_PACKET, 1);
+    return null;
+  }
+  const id = raw.readUInt32LE(at + 1);
   const st = s.state.statements.get(id);
-  if (st === undefined) s.sendError(DBM_ERR.UNKNOWN_STMT_HANDLER, 1, [id, command]);
+  if (st === undefined && !quiet) s.sendError(DBM_ERR.UNKNOWN_STMT_HANDLER, 1, [id, command]);
   return st ?? null;
 }
 
@@ -204,11 +220,9 @@ function executeLayout(payload: Buffer, params: number): ExecuteLayout | null {
 export function onStatementCommand(s: ClientSession, p: Packet, kind: ResponseKind | null): void {
   const cmd = p.payload[0];
   const name = cmd === COM_STMT_FETCH ? 'mysqld_stmt_fetch' : cmd === COM_STMT_RESET ? 'mysqld_stmt_reset' : 'mysqld_stmt_send_long_data';
-  const st = statementOf(s, p.raw, 4, name);
-  if (st === null) {
-    if (kind === null) return; // SEND_LONG_DATA has no response; the execute reports it
-    return;
-  }
+  // SEND_LONG_DATA (kind null) has no response: an unknown id is the execute's to report.
+  const st = statementOf(s, p.raw, 4, name, kind === null);
+  if (st === null) return;
   if (cmd === COM_STMT_FETCH) {
     const cached = s.lease?.statement(st.key);
     if (!(s.state.pins & PIN_CURSOR) || s.state.cursorStatement !== st.id || cached === undefined) {

@@ -123,6 +123,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   collectFacts: StatementFacts | null = null;
   /** The prepare in flight was already retried after the server's 1461. */
   collectRetried = false;
+  /** The prepare in flight came in a packet over 16 MiB (its text is not all known). */
+  collectBig = false;
   // What the command in flight changes afterwards.
   after = After.Nothing;
   afterFacts: StatementFacts | null = null;
@@ -320,6 +322,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     return false;
   }
 
+  /** The first piece of a command goes out: a >16 MiB one streams its other pieces after it. Internal (session-statements.ts). */
+  startCommand(raw: Buffer): void {
+    if (raw.length - 4 === MAX_PACKET_PAYLOAD) {
+      this.bigCommand = true;
+      this.bigCommandBytes = MAX_PACKET_PAYLOAD;
+    }
+  }
+
   /** A write the kernel did not take at once still references the client's read buffer. */
   private afterSend(_chunk: Buffer): void {
     if (this.lease !== null && this.lease.socket.writableLength > 0) this.clientInput.retain();
@@ -360,7 +370,12 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       const p = this.inbound.next();
       if (p === null) break;
       if (streaming) this.onStreamedPacket(p);
-      else this.onCommand(p);
+      else {
+        this.onCommand(p);
+        // The first piece of a >16 MiB command answered (or dropped) here without being sent:
+        // the pieces still to come are not commands. (Sent or waiting: they follow it.)
+        if (p.raw.length - 4 === MAX_PACKET_PAYLOAD && !this.bigCommand && !this.awaiting && !this.localTask && this.phase === Phase.Commands) this.skipRest = true;
+      }
     }
     this.updateClientFlow();
   }
@@ -569,10 +584,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** Send a client packet on the held connection; `kind` null means no response comes. Internal (session-*.ts). */
   send(raw: Buffer, kind: ResponseKind | null): void {
     const conn = this.lease!;
-    if (raw.length - 4 === MAX_PACKET_PAYLOAD) {
-      this.bigCommand = true;
-      this.bigCommandBytes = MAX_PACKET_PAYLOAD;
-    }
+    this.startCommand(raw);
     if (kind !== null) {
       this.awaiting = true;
       this.scanner.begin(kind);
