@@ -124,20 +124,19 @@ async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStateme
 }
 
 /**
- * The statement a COM_STMT_* command names, or null after answering as the server does: 1835
- * for a packet too short to hold the id, 1243 for an id the session does not have. `quiet`:
+ * The statement a COM_STMT_* command names, or null after answering as the server does:
+ * 1243 for an id the session does not have (or a packet too short to hold one). `quiet`:
  * the command has no answer (SEND_LONG_DATA: the server stays silent, the execute reports).
  */
 function statementOf(s: ClientSession, raw: Buffer, at: number, command: string, quiet = false): SessionStatement | null {
-  if (raw.length < at + 5) {
-    if (!quiet) s.sendError(DBM_ERR.MALFORMED_PACKET, 1);
-    return null;
-  }
-  const id = raw.readUInt32LE(at + 1);
-  const st = s.state.statements.get(id);
+  const id = raw.length >= at + 5 ? raw.readUInt32LE(at + 1) : 0;
+  const st = raw.length >= at + 5 ? s.state.statements.get(id) : undefined;
   if (st === undefined && !quiet) s.sendError(DBM_ERR.UNKNOWN_STMT_HANDLER, 1, [id, command]);
   return st ?? null;
 }
+
+/** command(1) + statement_id(4) + flags(1) + iteration_count(4): MariaDB checks this length first (1835). */
+const EXECUTE_HEAD = 10;
 
 /**
  * COM_STMT_EXECUTE: map the id to the connection's own, binding types it has not seen. A
@@ -145,6 +144,7 @@ function statementOf(s: ClientSession, raw: Buffer, at: number, command: string,
  * last runs as a variant prepared with the session's values in the text.
  */
 export function execute(s: ClientSession, raw: Buffer, at: number): void {
+  if (raw.length - at < EXECUTE_HEAD) return s.sendError(DBM_ERR.MALFORMED_PACKET, 1);
   const st = statementOf(s, raw, at, 'mysqld_stmt_execute');
   if (st === null) return;
   s.after = After.Execute;
