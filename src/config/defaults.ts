@@ -62,7 +62,10 @@ export const DEFAULTS = deepFreeze({
     keepAliveMs: 30000, maxPreparedPerConnection: 256,
   },
   monitor: { user: 'monitor', password: '', intervalMs: 1000 },
-  limits: { maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000 },
+  limits: {
+    maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000,
+    maxHandshakePacket: 16384, maxPendingHandshakes: 2000,
+  },
   protocol: { allowLocalInfile: false },
   log: { level: 'info' },
   supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, readyLimitMs: 300000, probationMs: 2000 },

@@ -75,6 +75,10 @@ export interface LimitsConfig {
   readonly connectTimeoutMs: number;
   /** Client handshake must complete within; default 10000 ms. */
   readonly handshakeTimeoutMs: number;
+  /** Largest packet a client may send before it has authenticated; default 16384 bytes. Over it: ERR 1043. */
+  readonly maxHandshakePacket: number;
+  /** Connections per worker still in their handshake; default 2000. Over it: ERR 1040. */
+  readonly maxPendingHandshakes: number;
 }
 
 export interface ProtocolConfig {

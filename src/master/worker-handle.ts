@@ -70,9 +70,13 @@ export class WorkerHandle {
     });
   }
 
-  /** Fork a worker from `release` (node:cluster exec points into the release directory). */
+  /**
+   * Fork a worker from `release` (node:cluster exec points into the release directory). With
+   * --expose-gc a worker can give memory back after a burst of unauthenticated connections
+   * (worker/memory.ts).
+   */
   static spawn(release: Release, slot: number, idPrefix: number, restarts: number, env: Record<string, string> = {}): WorkerHandle {
-    cluster.setupPrimary({ exec: release.workerEntry, args: [], silent: false });
+    cluster.setupPrimary({ exec: release.workerEntry, args: [], execArgv: [...process.execArgv, '--expose-gc'], silent: false });
     const worker = cluster.fork({ ...env, DBMESH_WORKER_SLOT: String(slot) });
     return new WorkerHandle(worker, release, slot, idPrefix, restarts);
   }

@@ -11,7 +11,12 @@
 export const READ_BUFFER_SIZE = 64 * 1024;
 
 export class SocketInput {
-  private buf = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  /**
+   * `buf`: where reads go until retain(). Several sockets may read into one buffer as long as
+   * every consumer copies what it keeps (unauthenticated clients: see worker/client-socket.ts).
+   */
+  constructor(private buf: Buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)) {}
+
   /** Receives each chunk read (a view into the shared buffer). */
   handler: (chunk: Buffer) => void = () => {};
 

@@ -3,6 +3,10 @@
  * switch a client that asked for another plugin (e.g. caching_sha2_password, the MySQL 8
  * driver default) to mysql_native_password, and check the password against the config.
  * A wrong password is answered by dbmesh itself (1045/28000); no backend is contacted.
+ *
+ * Packets are valid only while onPacket() runs (worker/handshake-input.ts assembles them in
+ * one scratch buffer): what is kept across packets is copied, connection attributes as a string
+ * until the client has authenticated, and the outcome's response owns its bytes.
  */
 import type net from 'node:net';
 import type { Config, UserConfig } from '../config/types.js';
@@ -23,6 +27,7 @@ export type AuthOutcome =
   | { readonly kind: 'fail'; readonly reason: 'auth_failed' | 'malformed'; readonly message: string };
 
 const PENDING: AuthOutcome = { kind: 'pending' };
+const NO_BYTES = Buffer.alloc(0);
 
 /** Capabilities dbmesh offers clients, given what the backend offered and the config. */
 export function offeredCapabilities(backend: Greeting | null, config: Config): number {
@@ -34,7 +39,10 @@ export function offeredCapabilities(backend: Greeting | null, config: Config): n
 
 export class ClientAuth {
   readonly scramble = newScramble();
+  /** The HandshakeResponse, without its byte fields (see connectAttrs). */
   private response: HandshakeResponse | null = null;
+  /** Its connection attributes, latin1 (no Buffer per unauthenticated connection). */
+  private connectAttrs: string | null = null;
   private user: UserConfig | undefined;
   private switched = false;
 
@@ -88,9 +96,10 @@ export class ClientAuth {
     }
     const r = decodeHandshakeResponse(p.payload);
     this.response = {
-      ...r, capabilities: (r.capabilities & this.capabilities) >>> 0,
+      ...r, capabilities: (r.capabilities & this.capabilities) >>> 0, authResponse: NO_BYTES, connectAttrs: null,
       mariadbCapabilities: (r.mariadbCapabilities ?? 0) & DBMESH_MARIADB_CAPABILITIES,
     };
+    this.connectAttrs = r.connectAttrs === null ? null : r.connectAttrs.toString('latin1');
     this.user = this.config.users.find((u) => u.name === r.user);
     const plugin = r.authPlugin ?? MYSQL_NATIVE_PASSWORD;
     if (plugin !== MYSQL_NATIVE_PASSWORD) {
@@ -110,7 +119,8 @@ export class ClientAuth {
   private check(answer: Buffer, seq: number): AuthOutcome {
     const u = this.user;
     if (u && verifyNativePassword(u.password, this.scramble, answer)) {
-      return { kind: 'ok', user: u, response: this.response!, nextSeq: seq };
+      const connectAttrs = this.connectAttrs === null ? null : Buffer.from(this.connectAttrs, 'latin1');
+      return { kind: 'ok', user: u, response: { ...this.response!, connectAttrs }, nextSeq: seq };
     }
     const e = DBM_ERR.ACCESS_DENIED;
     const msg = formatMessage(e, [this.response!.user, this.remoteHost, answer.length > 0 ? 'YES' : 'NO']);

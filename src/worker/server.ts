@@ -17,6 +17,7 @@ import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';
 import type { RemoteSession, SessionHost } from './session-host.js';
 import { ClusterPools } from './cluster-pools.js';
+import { BurstCollector } from './memory.js';
 import { pinReasons } from '../sql/pins.js';
 
 export interface ProxyServerOptions {
@@ -28,6 +29,9 @@ export class ProxyServer implements SessionHost {
   readonly log: Logger = logger('worker');
   readonly directory: ReadOnlyProbeDirectory;
   private readonly sessions = new Map<number, ClientSession>();
+  /** Sessions greeted that have not authenticated yet (limits.maxPendingHandshakes). */
+  private readonly pending = new Set<ClientSession>();
+  private readonly collector = new BurstCollector();
   private server: net.Server | null = null;
   private nextId = 1;
   private readonly idPrefix: number;
@@ -87,7 +91,8 @@ export class ProxyServer implements SessionHost {
 
   accept(socket: net.Socket): void {
     socket.on('error', () => {}); // errors are handled by the session; never crash the worker
-    if (this.draining || this.sessions.size >= this.config.limits.maxClientConnections) {
+    const limits = this.config.limits;
+    if (this.draining || this.sessions.size >= limits.maxClientConnections || this.pending.size >= limits.maxPendingHandshakes) {
       const e = this.draining ? DBM_ERR.SHUTDOWN : DBM_ERR.TOO_MANY_CONNECTIONS;
       socket.end(frame(encodeErr(e.errno, e.sqlState, e.template), 0).bytes);
       countClose(this.draining ? CloseReason.SHUTDOWN : CloseReason.TOO_MANY_CONNECTIONS);
@@ -99,6 +104,7 @@ export class ProxyServer implements SessionHost {
     const id = this.allocateId();
     const session = new ClientSession(id, wrapped.socket, wrapped.input, this);
     this.sessions.set(id, session);
+    this.pending.add(session);
     session.greet();
   }
 
@@ -111,8 +117,13 @@ export class ProxyServer implements SessionHost {
     }
   }
 
+  sessionAuthenticated(s: ClientSession): void {
+    this.pending.delete(s);
+  }
+
   sessionClosed(s: ClientSession, reason: CloseReason): void {
     this.sessions.delete(s.id);
+    if (this.pending.delete(s)) this.collector.noteClosed();
     countClose(reason);
     const level = reason === CloseReason.CLIENT_QUIT ? 'debug' : 'info';
     if (this.log.isLevelEnabled(level)) {
@@ -195,6 +206,7 @@ export class ProxyServer implements SessionHost {
     clearTimeout(timer);
     for (const s of [...this.sessions.values()]) s.close(CloseReason.SHUTDOWN);
     await closed;
+    this.collector.stop();
     this.pools.stop();
     await this.directory.stop();
   }

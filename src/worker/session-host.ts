@@ -20,6 +20,8 @@ export interface SessionHost {
   offeredCapabilities(greeting: Greeting | null): number;
   findSession(id: number): ClientSession | undefined;
   sessionClosed(s: ClientSession, reason: CloseReason): void;
+  /** The client authenticated: its handshake no longer counts against limits.maxPendingHandshakes. */
+  sessionAuthenticated(s: ClientSession): void;
   /** The session just finished a command (or its handshake): a safe point to move or close it. */
   sessionAtBoundary(s: ClientSession): void;
   /**

@@ -49,6 +49,7 @@ import { useTarget } from '../sql/use-statement.js';
 import type { RouteSession } from '../routing/read-write.js';
 import type { BackendLoad } from '../routing/balancer.js';
 import { ClientAuth, type AuthOutcome } from './client-auth.js';
+import { HandshakeInput } from './handshake-input.js';
 import { CloseReason } from '../observability/close-reasons.js';
 import { mayBeKill } from '../sql/kill.js';
 import { handleKillQuery, killBatch, killById } from './kill-command.js';
@@ -74,11 +75,11 @@ export const enum After { Nothing, Statement, Execute, InitDb, Fetch, Reset }
 const HOLD_LIMIT = 1 << 20;
 /** A KILL batch's answer kept back until its KILLs took effect; beyond this it flows at once. */
 const HELD_OUTPUT_LIMIT = 1 << 20;
-/** Largest packet accepted before authentication. */
-const HANDSHAKE_PACKET_LIMIT = 64 * 1024;
 
 export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEditor {
   private auth: ClientAuth | null;
+  /** Client bytes until authentication (then null): held in the JS heap, see handshake-input.ts. */
+  private handshakeInput: HandshakeInput | null = null;
   private handshakeTimer: NodeJS.Timeout | null;
   private bigCommand = false;
   /** Dropping the pieces of a >16 MiB command that failed before it was sent. */
@@ -189,6 +190,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.handshakeTimer = setTimeout(() => this.close(CloseReason.HANDSHAKE_TIMEOUT), host.config.limits.handshakeTimeoutMs);
     const greeting = host.directory.greeting(host.defaultCluster());
     this.auth = new ClientAuth(this.client, host.config, host.offeredCapabilities(greeting), this.remoteHost);
+    this.handshakeInput = new HandshakeInput();
     this.auth.greet(this.id, greeting);
   }
 
@@ -285,6 +287,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   private onClientData(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
+    if (this.handshakeInput !== null) return this.onHandshakeData(this.handshakeInput, chunk);
     if (this.tryFastCommand(chunk)) return;
     // Before the command phase packets are parsed into values kept across awaits: copy.
     this.inbound.push(this.phase === Phase.Commands ? chunk : Buffer.from(chunk));
@@ -338,16 +341,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** Process as many complete client packets as the current phase allows. Internal (session-*.ts). */
   pump(): void {
     while (this.phase !== Phase.Closed) {
-      if (this.phase === Phase.Connecting) break;
+      if (this.phase === Phase.Connecting || this.phase === Phase.Handshake) break;
       const len = this.inbound.peekLength();
       if (len < 0) break;
-      if (this.phase === Phase.Handshake) {
-        if (len > HANDSHAKE_PACKET_LIMIT) return this.close(CloseReason.MALFORMED);
-        const p = this.inbound.next();
-        if (p === null) break;
-        this.onHandshakePacket(p);
-        continue;
-      }
       if (this.packetWaiter) {
         const p = this.inbound.next();
         if (p === null) break;
@@ -394,6 +390,28 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   // ---------------------------------------------------------------- handshake
 
+  /**
+   * Client bytes before authentication. A packet announced over limits.maxHandshakePacket is
+   * refused before its bytes are held; bytes that follow a successful handshake are the
+   * client's first commands and wait in the command assembler for the login to finish.
+   */
+  private onHandshakeData(input: HandshakeInput, chunk: Buffer): void {
+    input.begin(chunk);
+    while (this.phase === Phase.Handshake) {
+      const len = input.peekLength();
+      if (len < 0) break;
+      if (len > this.config.limits.maxHandshakePacket) return this.handshakeTooLarge(input.peekSeq());
+      const p = input.next();
+      if (p === null) break;
+      this.onHandshakePacket(p);
+    }
+    if (this.phase === Phase.Handshake) return input.keepRest();
+    this.handshakeInput = null;
+    if (this.phase !== Phase.Connecting) return;
+    const rest = input.drain();
+    if (rest.length > 0) this.inbound.push(rest);
+  }
+
   private onHandshakePacket(p: Packet): void {
     const outcome: AuthOutcome = this.auth!.onPacket(p);
     if (outcome.kind === 'pending') return;
@@ -404,6 +422,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.clearHandshakeTimer();
     this.scramble = this.auth!.scramble;
     this.auth = null;
+    this.clientInput.retain(); // from now on reads go into a buffer of its own (client-socket.ts)
+    this.host.sessionAuthenticated(this);
     const r = outcome.response;
     this.connectAttrs = r.connectAttrs;
     this.setLogin(outcome.user, r.capabilities, r.mariadbCapabilities ?? 0, r.charset);
@@ -435,6 +455,13 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.writeFailure(e, seq);
       this.close(e.payload ? CloseReason.BACKEND_AUTH : CloseReason.NO_BACKEND);
     }
+  }
+
+  /** A packet announced over limits.maxHandshakePacket (bad handshake, as MariaDB answers). */
+  private handshakeTooLarge(seq: number): void {
+    this.sendError(DBM_ERR.HANDSHAKE, seq + 1);
+    this.closeDetail = `handshake packet over ${this.config.limits.maxHandshakePacket} bytes`;
+    this.close(CloseReason.MALFORMED);
   }
 
   private clearHandshakeTimer(): void {
@@ -914,6 +941,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const wasIdle = this.idle && this.collector === null;
     this.phase = Phase.Closed;
     this.clearHandshakeTimer();
+    this.handshakeInput = null;
     this.inbound.clear();
     const conn = this.lease;
     if (conn !== null) {

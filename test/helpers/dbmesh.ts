@@ -48,7 +48,7 @@ export interface DbmeshProcess {
   waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resident set size of the dbmesh worker processes (summed), in bytes (from /proc). */
   rss(): number;
-  /** Pids of the master's worker processes. */
+  /** Pids of the master's worker processes (short-lived helpers it runs are left out). */
   workerPids(): number[];
   stop(): Promise<void>;
 }
@@ -82,6 +82,23 @@ export function childPids(pid: number): number[] {
     // process gone
   }
   return out;
+}
+
+/**
+ * A worker: a child running this node binary with its own script. Helpers the master runs
+ * (pidusage's `getconf`) are left out, also in the instant between fork and exec, when they
+ * still show the master's own command line.
+ */
+function isWorkerOf(master: number): (pid: number) => boolean {
+  const cmdline = (pid: number): string => readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  return (pid) => {
+    try {
+      const cmd = cmdline(pid);
+      return cmd.split('\0')[0] === process.execPath && cmd !== cmdline(master);
+    } catch {
+      return false; // gone
+    }
+  };
 }
 
 export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Promise<DbmeshProcess> {
@@ -133,12 +150,14 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
     });
   };
 
+  const isWorker = isWorkerOf(child.pid!);
+  const workerPids = (): number[] => childPids(child.pid!).filter(isWorker);
   const proc: DbmeshProcess = {
     port, adminPort, pid: child.pid!, configPath, child, logs, waitForLog,
-    workerPids: () => childPids(child.pid!),
+    workerPids,
     rss: () => {
       let total = 0;
-      for (const pid of childPids(child.pid!)) {
+      for (const pid of workerPids()) {
         try {
           const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
           if (m) total += Number(m[1]) * 1024;

@@ -131,6 +131,20 @@ export class HandClient {
     }
   }
 
+  /**
+   * Resolves true as soon as bytes arrive or the socket closes (at once when packets are
+   * already queued), false after `timeoutMs` of silence. Consumes nothing.
+   */
+  async activity(timeoutMs: number): Promise<boolean> {
+    if (this.queue.length > 0 || this.isClosed) return true;
+    const before = this.receivedBytes;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { this.wake = null; resolve(); }, timeoutMs);
+      this.wake = () => { clearTimeout(t); resolve(); };
+    });
+    return this.receivedBytes !== before || this.isClosed;
+  }
+
   /** Send one payload framed with sequence id `seq`. */
   send(payload: Buffer, seq: number): void {
     this.socket.write(frame(payload, seq).bytes);

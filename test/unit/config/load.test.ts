@@ -105,6 +105,8 @@ describe('config/load', () => {
       maxClientConnections: 10000,
       connectTimeoutMs: 5000,
       handshakeTimeoutMs: 10000,
+      maxHandshakePacket: 16384,
+      maxPendingHandshakes: 2000,
     });
     expect(c.protocol).to.deep.equal({ allowLocalInfile: false });
     expect(c.releases.dir).to.equal(path.join(installRoot(), 'releases'));
@@ -257,6 +259,8 @@ describe('config/load', () => {
     expect(d(s.limits.properties.maxClientConnections)).to.equal(DEFAULTS.limits.maxClientConnections);
     expect(d(s.limits.properties.connectTimeoutMs)).to.equal(DEFAULTS.limits.connectTimeoutMs);
     expect(d(s.limits.properties.handshakeTimeoutMs)).to.equal(DEFAULTS.limits.handshakeTimeoutMs);
+    expect(d(s.limits.properties.maxHandshakePacket)).to.equal(DEFAULTS.limits.maxHandshakePacket);
+    expect(d(s.limits.properties.maxPendingHandshakes)).to.equal(DEFAULTS.limits.maxPendingHandshakes);
     expect(d(s.listen.properties.host)).to.equal(DEFAULTS.listen.host);
     expect(d(s.listen.properties.port)).to.equal(DEFAULTS.listen.port);
     expect(d(s.admin.properties.port)).to.equal(DEFAULTS.admin.port);

@@ -10,7 +10,7 @@ import {
 } from '../../../src/protocol/constants.js';
 import { MalformedPacket, PayloadWriter, lenencSize } from '../../../src/protocol/codec.js';
 import {
-  decodeAuthSwitch, decodeGreeting, decodeHandshakeResponse, encodeAuthSwitch, encodeGreeting,
+  decodeAuthSwitch, decodeChangeUser, decodeGreeting, decodeHandshakeResponse, encodeAuthSwitch, encodeGreeting,
   encodeHandshakeResponse, isSslRequest, type Greeting, type HandshakeResponse,
 } from '../../../src/protocol/handshake.js';
 import { nativePasswordScramble } from '../../../src/protocol/auth.js';
@@ -292,6 +292,24 @@ describe('protocol/handshake', () => {
       ssl.writeUInt32LE(CLIENT_PROTOCOL_41, 0);
       expect(isSslRequest(ssl)).to.equal(false);
       expect(isSslRequest(payloadOf(MARIADB_CLI_RESPONSE_HEX))).to.equal(false);
+    });
+  });
+
+  describe('client bytes before and during login', () => {
+    it('decode to a value or MalformedPacket, never another error (property)', () => {
+      // HandshakeResponse41 before authentication, COM_CHANGE_USER after: both straight from the client.
+      const anyCaps = fc.integer({ min: 0, max: 0xffffffff });
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), anyCaps, (bytes, caps) => {
+        const b = Buffer.from(bytes);
+        const withCaps = Buffer.concat([Buffer.from([caps & 0xff, (caps >>> 8) & 0xff, (caps >>> 16) & 0xff, caps >>> 24]), b]);
+        for (const decode of [() => decodeHandshakeResponse(b), () => decodeHandshakeResponse(withCaps), () => decodeChangeUser(Buffer.concat([Buffer.from([0x11]), b]), caps)]) {
+          try {
+            decode();
+          } catch (err) {
+            expect(err).to.be.instanceOf(MalformedPacket);
+          }
+        }
+      }), { numRuns: 3000 });
     });
   });
 

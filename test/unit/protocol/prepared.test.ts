@@ -333,6 +333,27 @@ describe('protocol/prepared', () => {
       expect(paramTypes(out, layout).equals(TYPES)).to.equal(true);
     });
 
+    it('reads any client bytes as a layout inside the payload or MalformedPacket, never another error (property)', () => {
+      // The session runs parseExecute on whatever a client sent as COM_STMT_EXECUTE.
+      const payload = fc.oneof(
+        fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from([0x17, ...b])),
+        fc.tuple(fc.nat(40), fc.boolean(), fc.nat(90)).map(([n, bound, cut]) => execute(7, n, bound, Buffer.alloc((n + 7) >> 3), Buffer.alloc(2 * n, 8)).subarray(0, cut)),
+      );
+      fc.assert(fc.property(payload, fc.nat(300), (b, params) => {
+        let layout;
+        try {
+          layout = parseExecute(b, params);
+        } catch (err) {
+          expect(err).to.be.instanceOf(MalformedPacket);
+          return;
+        }
+        if (params === 0) return;
+        expect(layout.typesOffset + layout.typesLength).to.be.at.most(b.length);
+        if (layout.newParamsBound) expect(paramTypes(b, layout).length).to.equal(2 * params);
+        else expect(withParamTypes(b, layout, Buffer.alloc(2 * params, 8), 9).length).to.equal(b.length + 2 * params);
+      }), { numRuns: 2000 });
+    });
+
     it('withParamTypes refuses types that do not fit the statement', () => {
       const reuse = execute(5, 2, false);
       expect(() => withParamTypes(reuse, parseExecute(reuse, 2), Buffer.alloc(3), 1)).to.throw();
