@@ -41,7 +41,8 @@ export interface ExportedState {
   readonly cursorStatement: number;
   readonly statements: { id: number; sql: string; schema: string | null; params: number; columns: number; types: string | null }[];
   readonly nextStatementId: number;
-  readonly lastInsertId: number;
+  /** A decimal string when past 2^53. */
+  readonly lastInsertId: number | string;
   readonly rowCount: number;
   readonly readYourWritesUntil: number;
   readonly lastGtid?: string | null;

@@ -102,7 +102,7 @@ export class ResponseScanner {
   resultSet = false;
   /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
   affectedRows = 0;
-  insertId = 0;
+  insertId: number | bigint = 0;
   /** SERVER_SESSION_STATE_CHANGED was set in a classic EOF of this response (which state, it cannot say). */
   eofStateChanged = false;
   private phase = Phase.Idle;
@@ -559,9 +559,12 @@ export class ResponseScanner {
     const end = off + avail;
     const rows = peekLenenc(buf, off + 1, end, lenencOut);
     if (rows < 0) return;
-    const id = peekLenenc(buf, lenencOut.pos, end, lenencOut);
+    const idAt = lenencOut.pos;
+    const id = peekLenenc(buf, idAt, end, lenencOut);
     this.affectedRows = rows;
-    if (id > 0) this.insertId = id;
+    // Ids past 2^53 (an 8-byte lenenc) are kept exact, as a bigint.
+    if (id > Number.MAX_SAFE_INTEGER) this.insertId = buf.readBigUInt64LE(idAt + 1);
+    else if (id > 0) this.insertId = id;
   }
 
   private onPrepareOk(buf: Buffer, off: number, avail: number, first: number): void {

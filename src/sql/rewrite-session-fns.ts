@@ -17,6 +17,9 @@
  */
 import { Lexer, TK_EOF, TK_EXEC_CLOSE, TK_EXEC_OPEN, TK_PUNCT, TK_WORD } from './lexer.js';
 
+/** `last_insert_id` not written as the empty call `LAST_INSERT_ID()`. */
+const SETS_LAST_INSERT_ID = /last_insert_id(?!\s*\(\s*\))/i;
+
 /** Cheap pre-check so most statements are never lexed. */
 const MAY_CONTAIN = /last_insert_id|row_count|connection_id/i;
 
@@ -35,6 +38,9 @@ const AFTER_SELECT_LIST = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 
 /** `sql` with the session's values written in, or null when nothing was replaced. */
 export function rewriteSessionFunctions(sql: string, v: SessionValues): string | null {
   if (!MAY_CONTAIN.test(sql)) return null;
+  // The statement sets LAST_INSERT_ID itself (LAST_INSERT_ID(expr), SET STATEMENT
+  // last_insert_id = ... FOR): its LAST_INSERT_ID() calls are the server's to answer.
+  if (v.lastInsertId !== null && SETS_LAST_INSERT_ID.test(sql)) v = { ...v, lastInsertId: null };
   lx.reset(sql);
   let out = '';
   let copied = 0; // sql[0..copied) is already in `out`
@@ -84,7 +90,8 @@ export function rewriteSessionFunctions(sql: string, v: SessionValues): string |
     const end = lx.end;
     const value = fn === 1 ? v.lastInsertId : fn === 2 ? v.rowCount : v.connectionId;
     k = lx.next();
-    if (value === null) continue;
+    // Unknown, or not known exactly (a number past 2^53): the server's own value stands.
+    if (value === null || (typeof value === 'number' && !Number.isSafeInteger(value))) continue;
     // `ROW_COUNT()FROM` must not become `0FROM` (an identifier in MySQL), nor
     // `/*!50000LAST_INSERT_ID()` become `/*!5000042` (version digits).
     const before = start > 0 && needsSpace(sql.charCodeAt(start - 1)) ? ' ' : '';
@@ -103,7 +110,7 @@ export function rewriteSessionFunctions(sql: string, v: SessionValues): string |
  * ROW_COUNT() BIGINT, CONNECTION_ID() INT UNSIGNED.
  */
 function typed(fn: number, v: bigint | number): string {
-  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new RangeError(`not an integer: ${v}`);
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new RangeError(`not an exact integer: ${v}`);
   if (fn === 1) return `(${v} | 0)`;
   if (fn === 2) return `GREATEST(${v}, -9223372036854775807)`;
   return `CAST(${v} AS UNSIGNED)`;

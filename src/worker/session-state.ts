@@ -41,7 +41,8 @@ export class SessionState {
   cursorStatement = 0;
   readonly statements = new Map<number, SessionStatement>();
   private nextStatementId = 1;
-  lastInsertId = 0;
+  /** A bigint past 2^53 (exact). */
+  lastInsertId: number | bigint = 0;
   rowCount = -1;
   /** Reads go to the primary until then (ms since epoch). */
   readYourWritesUntil = 0;
@@ -88,7 +89,7 @@ export class SessionState {
     return {
       schema: this.schema, vars: [...this.vars], pins: this.pins, cursorStatement: this.cursorStatement,
       statements: [...this.statements.values()].map((s) => ({ id: s.id, sql: s.sql, schema: s.schema, params: s.params, columns: s.columns, types: s.types?.toString('base64') ?? null })),
-      nextStatementId: this.nextStatementId, lastInsertId: this.lastInsertId, rowCount: this.rowCount,
+      nextStatementId: this.nextStatementId, lastInsertId: typeof this.lastInsertId === 'bigint' ? String(this.lastInsertId) : this.lastInsertId, rowCount: this.rowCount,
       readYourWritesUntil: this.readYourWritesUntil, lastGtid: this.lastGtid,
     };
   }
@@ -108,7 +109,7 @@ export class SessionState {
       });
     }
     this.nextStatementId = e.nextStatementId;
-    this.lastInsertId = e.lastInsertId;
+    this.lastInsertId = typeof e.lastInsertId === 'string' ? BigInt(e.lastInsertId) : e.lastInsertId;
     this.rowCount = e.rowCount;
     this.readYourWritesUntil = e.readYourWritesUntil;
     this.lastGtid = e.lastGtid ?? null;

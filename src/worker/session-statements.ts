@@ -60,6 +60,7 @@ function sendPrepare(s: ClientSession, conn: BackendConn, raw: Buffer): void {
   s.scanner.reset();
   s.startCommand(raw);
   conn.commands++;
+  s.ownCommand(conn);
   conn.writeCommand(raw);
 }
 
@@ -117,6 +118,7 @@ async function prepareOn(s: ClientSession, conn: BackendConn, st: SessionStateme
     if (!(err instanceof ExchangeError) || !madeRoomAfterLimit(s, conn, err.errPayload)) throw err;
     r = await exchange(conn, payload, ResponseKind.Prepare, s.config.limits.connectTimeoutMs);
   }
+  s.ownCommand(conn);
   const h = decodePrepareOk(r.packets[0]!.payload);
   conn.rememberStatement(v.key, { serverId: h.statementId, params: h.params, columns: h.columns, lastTypes: null }, s.clusterConfig!.pool.maxPreparedPerConnection);
   // The table changed shape since the client prepared: the client must prepare again.

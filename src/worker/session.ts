@@ -598,6 +598,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     return { lastInsertId: mine ? null : this.state.lastInsertId, rowCount: mine ? null : this.state.rowCount, connectionId: this.id };
   }
 
+  /**
+   * A command that does not change LAST_INSERT_ID()/ROW_COUNT() (a prepare) ran for this
+   * session on `conn`: the connection's values are still the session's. Internal.
+   */
+  ownCommand(conn: BackendConn): void {
+    if (conn === this.lastConn && conn.commands - 1 === this.lastConnCommands) this.lastConnCommands = conn.commands;
+  }
+
   /** The connection ran this session's previous statement and nothing else since. Internal (session-*.ts). */
   ranLastOn(conn: BackendConn): boolean {
     return conn === this.lastConn && conn.commands === this.lastConnCommands;

@@ -149,6 +149,17 @@ describe('session state from the server (session tracking on backend connections
     }
   });
 
+  it('LAST_INSERT_ID() after an explicit auto-increment value past 2^53 (mariadb-test --ps-protocol) answers as directly', async () => {
+    const script = 'DROP TABLE IF EXISTS st_ai;\nCREATE TABLE st_ai (a INT NOT NULL AUTO_INCREMENT PRIMARY KEY);\n' +
+      'INSERT INTO st_ai VALUES (NULL);\nINSERT INTO st_ai VALUES (-1);\nSELECT LAST_INSERT_ID();\nINSERT INTO st_ai VALUES (NULL);\n' +
+      'SELECT * FROM st_ai;\nSET STATEMENT last_insert_id = 112 FOR SELECT LAST_INSERT_ID();\nDROP TABLE st_ai;\n';
+    const o = { user: 'app', password: 'app_pw', database: DB, ps: true, timeoutMs: 20_000 };
+    const direct = await mariadbTest(sb.primary.port, script, o);
+    const via = await mariadbTest(mesh.port, script, o);
+    expect(via.stdout).to.equal(direct.stdout);
+    expect(direct.stdout).to.contain('112');
+  });
+
   for (const tracks of [true, false]) {
     it(`a client ${tracks ? 'with' : 'without'} CLIENT_SESSION_TRACK gets the OK packets it gets directly`, async () => {
       const caps = tracks ? DEFAULT_CLIENT_CAPS | CLIENT_SESSION_TRACK : DEFAULT_CLIENT_CAPS & ~CLIENT_SESSION_TRACK;

@@ -53,7 +53,9 @@ describe('sql/rewrite-session-fns', () => {
   it('leaves LAST_INSERT_ID(expr) alone but looks inside it', () => {
     expect(rw('SELECT LAST_INSERT_ID(5)')).to.equal(null);
     expect(rw('UPDATE seq SET id = LAST_INSERT_ID(id + 1)')).to.equal(null);
-    expect(rw('SELECT LAST_INSERT_ID(LAST_INSERT_ID() + 1)')).to.equal(`SELECT LAST_INSERT_ID(${L(42)} + 1)`);
+    // The statement sets the value itself: its other calls are left to the server too.
+    expect(rw('SELECT LAST_INSERT_ID(LAST_INSERT_ID() + 1)')).to.equal(null);
+    expect(rw('SELECT LAST_INSERT_ID(LAST_INSERT_ID() + 1), 1 + ROW_COUNT()')).to.equal(`SELECT LAST_INSERT_ID(LAST_INSERT_ID() + 1), 1 + ${R(3)}`);
   });
 
   it('leaves names that are not the calls alone', () => {
@@ -73,6 +75,13 @@ describe('sql/rewrite-session-fns', () => {
     expect(rw('SELECT a FROM t WHERE id = CONNECTION_ID() ORDER BY a')).to.equal(`SELECT a FROM t WHERE id = ${C(7)} ORDER BY a`);
     expect(rw('INSERT INTO t VALUES (CONNECTION_ID(), LAST_INSERT_ID())')).to.equal(`INSERT INTO t VALUES (${C(7)}, ${L(42)})`);
     expect(rw('SELECT a, f(CONNECTION_ID()) FROM t GROUP BY a')).to.equal(`SELECT a, f(${C(7)}) FROM t GROUP BY a`);
+  });
+
+  it('leaves LAST_INSERT_ID() to the server when the statement sets it, or when the value is not exact', () => {
+    expect(rw('SET STATEMENT last_insert_id = 112 FOR SELECT LAST_INSERT_ID()')).to.equal(null);
+    expect(rw('SELECT LAST_INSERT_ID(7), LAST_INSERT_ID()')).to.equal(null);
+    expect(rw('SELECT 0 + LAST_INSERT_ID()', 2 ** 60)).to.equal(null);
+    expect(rw('SELECT 0 + LAST_INSERT_ID()', 2n ** 60n)).to.equal(`SELECT 0 + ${L(2n ** 60n)}`);
   });
 
   it('leaves a call whose value it is not given to the server', () => {
@@ -100,8 +109,9 @@ describe('sql/rewrite-session-fns', () => {
     fc.assert(fc.property(fc.array(piece, { maxLength: 12 }), fc.bigInt(0n, 2n ** 64n - 1n), fc.integer({ min: -1, max: 1000 }),
       (pieces, id, rows) => {
         const sql = ['SELECT 0 +', ...pieces].join(' ');
+        const setsIt = pieces.includes('LAST_INSERT_ID(1)');
         const expected = ['SELECT 0 +', ...pieces.map((p) =>
-          p === 'LAST_INSERT_ID()' ? L(id) : p === 'ROW_COUNT ( )' ? R(rows) :
+          p === 'LAST_INSERT_ID()' ? (setsIt ? p : L(id)) : p === 'ROW_COUNT ( )' ? R(rows) :
             p === '/*!ROW_COUNT()*/' ? `/*!${R(rows)}*/` : p)].join(' ');
         const out = rewriteSessionFunctions(sql, { lastInsertId: id, rowCount: rows, connectionId: null });
         expect(out ?? sql).to.equal(expected);
