@@ -9,7 +9,7 @@ import { parseHint, type RouteHint } from './hints.js';
 import { scanBody, F_CALC_FOUND_ROWS, F_GET_LOCK, F_INTO, F_INTO_VAR, F_LOCK_FN, F_LOCKING_READ,
   F_READ_LOCK, F_SEQUENCE, F_SESSION_FN, F_USER_VAR_ASSIGN, F_USER_VAR_READ, F_TOP_WRITE } from './body-scan.js';
 import { parseSet } from './set-statement.js';
-import { PIN_FOUND_ROWS, PIN_HANDLER, PIN_LOCK_TABLES, PIN_TEMP_TABLE, PIN_TEXT_PREPARE, PIN_USER_LOCK,
+import { PIN_BACKUP, PIN_FOUND_ROWS, PIN_HANDLER, PIN_LOCK_TABLES, PIN_TEMP_TABLE, PIN_TEXT_PREPARE, PIN_USER_LOCK,
   PIN_USER_VARIABLE } from './pins.js';
 
 export * from './pins.js';
@@ -26,6 +26,8 @@ export interface StatementFacts {
   primaryReason: string;
   /** Bitmask of PIN_* constants. */
   pins: number;
+  /** PIN_* reasons the statement ends (UNLOCK TABLES, BACKUP STAGE END, BACKUP UNLOCK). */
+  unpins: number;
   hint: RouteHint | null;
   /** A statement of the text is a KILL (its ids are dbmesh's: the session translates them). */
   kill: boolean;
@@ -36,6 +38,7 @@ export interface Part {
   kind: StatementKind;
   reason: string;
   pins: number;
+  unpins: number;
 }
 
 const RANK: Record<StatementKind, number> = {
@@ -56,13 +59,13 @@ let sawKill = false;
 
 export function classify(sql: string): StatementFacts {
   lx.reset(sql);
-  const facts: StatementFacts = { kind: 'other', mustUsePrimary: true, primaryReason: 'empty statement', pins: 0, hint: null, kill: false };
+  const facts: StatementFacts = { kind: 'other', mustUsePrimary: true, primaryReason: 'empty statement', pins: 0, unpins: 0, hint: null, kill: false };
   sawKill = false;
-  const part: Part = { kind: 'other', reason: '', pins: 0 };
+  const part: Part = { kind: 'other', reason: '', pins: 0, unpins: 0 };
   let seen = false;
   let roTxn = false;
   for (;;) {
-    part.kind = 'other'; part.reason = ''; part.pins = 0;
+    part.kind = 'other'; part.reason = ''; part.pins = 0; part.unpins = 0;
     const more = classifyOne(part);
     if (part.reason !== 'empty statement') {
       roTxn = merge(facts, part, seen, roTxn);
@@ -86,6 +89,7 @@ function merge(facts: StatementFacts, part: Part, seen: boolean, roTxn: boolean)
     facts.mustUsePrimary = partPrimary;
     facts.primaryReason = part.reason;
     facts.pins = part.pins;
+    facts.unpins = part.unpins;
     return part.kind === 'transaction-begin-read-only';
   }
   if (RANK[part.kind] > RANK[facts.kind]) facts.kind = part.kind;
@@ -93,7 +97,9 @@ function merge(facts: StatementFacts, part: Part, seen: boolean, roTxn: boolean)
     facts.mustUsePrimary = true;
     facts.primaryReason = part.reason;
   }
-  facts.pins |= part.pins;
+  // Later parts win: LOCK TABLES; UNLOCK TABLES ends unpinned, the other way round pinned.
+  facts.pins = (facts.pins & ~part.unpins) | part.pins;
+  facts.unpins = (facts.unpins & ~part.pins) | part.unpins;
   return false;
 }
 
@@ -124,7 +130,11 @@ function dispatch(part: Part): boolean {
   if (lx.is('ROLLBACK')) return rollback(part);
   if (lx.is('XA')) return xa(part);
   if (lx.is('LOCK')) return pinned(part, 'lock', PIN_LOCK_TABLES);
-  if (lx.is('UNLOCK')) return body(part, 'lock');
+  if (lx.is('UNLOCK')) {
+    part.unpins |= PIN_LOCK_TABLES;
+    return body(part, 'lock');
+  }
+  if (lx.is('BACKUP')) return backup(part);
   if (lx.is('CALL')) return body(part, 'call');
   if (lx.is('SHOW')) return body(part, 'show');
   if (lx.is('USE')) return body(part, 'use');
@@ -209,6 +219,22 @@ function rollback(part: Part): boolean {
   if (lx.is('WORK')) lx.next();
   if (lx.is('TO')) return body(part, 'other');
   return body(part, 'transaction-end');
+}
+
+/**
+ * MariaDB's BACKUP STAGE START..END and BACKUP LOCK / UNLOCK hold server-wide locks for the
+ * connection that took them (a reset ends them).
+ */
+function backup(part: Part): boolean {
+  lx.next();
+  if (lx.is('UNLOCK')) part.unpins |= PIN_BACKUP;
+  else if (lx.is('LOCK')) part.pins |= PIN_BACKUP;
+  else if (lx.is('STAGE')) {
+    lx.next();
+    if (lx.is('END')) part.unpins |= PIN_BACKUP;
+    else part.pins |= PIN_BACKUP;
+  }
+  return body(part, 'lock');
 }
 
 /** `HANDLER t OPEN` keeps a handler on the connection (READ and CLOSE use it). */

@@ -29,12 +29,14 @@ export const PIN_HANDLER = 1 << 12;
 export const PIN_SERVER_STATE = 1 << 13;
 /** Set by the session: a statement prepared from a packet over 16 MiB lives only on its connection. */
 export const PIN_BIG_STATEMENT = 1 << 14;
+/** BACKUP STAGE (until BACKUP STAGE END) or BACKUP LOCK (until BACKUP UNLOCK). */
+export const PIN_BACKUP = 1 << 15;
 
 /** Reason names, as status and metrics show them, by bit position. */
 export const PIN_NAMES: readonly string[] = [
   'temporary table', 'user lock', 'LOCK TABLES', 'SQL_CALC_FOUND_ROWS', 'user variable',
   'text PREPARE', 'sql_log_bin=0', 'untracked variable', 'open cursor', 'long data', 'set option',
-  'session tracking settings', 'HANDLER', 'server-reported state', 'statement over 16 MiB',
+  'session tracking settings', 'HANDLER', 'server-reported state', 'statement over 16 MiB', 'BACKUP STAGE / BACKUP LOCK',
 ];
 
 /** The reasons set in a pin mask, by name. */

@@ -15,7 +15,7 @@ import {
 } from '../protocol/constants.js';
 import { NO_ENTRIES, okForClient, readReportedState, trackedOkLayout, variableNameIs, type EntryFilter } from '../protocol/session-track.js';
 import type { StatementFacts } from '../sql/classifier.js';
-import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_LONG_DATA, PIN_SERVER_STATE, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
+import { PIN_CURSOR, PIN_FOUND_ROWS, PIN_LONG_DATA, PIN_SERVER_STATE, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
 import type { BackendConn } from '../pool/backend-conn.js';
 import { After, type ClientSession } from './session.js';
 
@@ -54,9 +54,10 @@ function clientEntries(s: ClientSession): EntryFilter {
   let f = filters.get(s);
   if (f === undefined) {
     f = (type, p, start, end) => {
+      // dbmesh turned state-change reports on; the client sees them if it did so itself.
+      if (type === SESSION_TRACK_STATE_CHANGE) return s.state.clientTracksStateChange;
       // The client set session_track_* itself: the server reports what it asked for.
       if (((s.state.pins | (s.afterFacts?.pins ?? 0)) & PIN_TRACKING_SETTINGS) !== 0) return true;
-      if (type === SESSION_TRACK_STATE_CHANGE) return false; // dbmesh turned it on
       const gtidsAdded = s.lease?.gtidTracking === true; // causal reads
       if (type === SESSION_TRACK_SYSTEM_VARIABLES) return !gtidsAdded || !variableNameIs(p, start, end, 'last_gtid');
       if (type === SESSION_TRACK_GTIDS) return !gtidsAdded;
@@ -100,8 +101,7 @@ export function applyEffects(s: ClientSession, conn: BackendConn): boolean {
       const facts = s.afterFacts!;
       // SQL_CALC_FOUND_ROWS pins for one more statement (the one reading FOUND_ROWS()).
       if ((st.pins & PIN_FOUND_ROWS) !== 0 && (facts.pins & PIN_FOUND_ROWS) === 0) st.pins &= ~PIN_FOUND_ROWS;
-      st.pins |= facts.pins;
-      if (facts.kind === 'lock' && (facts.pins & PIN_LOCK_TABLES) === 0) st.pins &= ~PIN_LOCK_TABLES; // UNLOCK TABLES
+      st.pins = (st.pins & ~facts.unpins) | facts.pins; // UNLOCK TABLES, BACKUP STAGE END ...
       if (stateUnaccounted(s, facts, conn)) st.pins |= PIN_SERVER_STATE;
       if (!sc.failed) {
         if (s.afterAssign !== null) {

@@ -7,6 +7,7 @@
 import type { StatementFacts } from '../sql/classifier.js';
 import type { ExportedState } from '../ipc/messages.js';
 import { applyAssignments, replayStatements, type SessionAssignment } from '../sql/session-assignments.js';
+import { parseKill, type KillStatement } from '../sql/kill.js';
 
 /** A client's prepared statement: dbmesh's id for it and what re-preparing it needs. */
 export interface SessionStatement {
@@ -21,10 +22,17 @@ export interface SessionStatement {
   readonly facts: StatementFacts;
   /** The parameter types the client last bound (kept for executes that do not resend them). */
   types: Buffer | null;
+  /** A prepared `KILL <id>`: dbmesh runs it (the id is dbmesh's); it is never prepared on a server. */
+  readonly kill: KillStatement | null;
 }
 
 /** MySQL's default max_prepared_stmt_count: a client that never closes statements stops here. */
 export const MAX_SESSION_STATEMENTS = 16382;
+
+/** The KILL a prepared statement is, when it is a lone KILL of a literal id (run by dbmesh). */
+export function localKill(sql: string, facts: StatementFacts): KillStatement | null {
+  return facts.kill ? parseKill(sql) : null;
+}
 
 export function statementKey(schema: string | null, sql: string): string {
   return (schema ?? '') + '\0' + sql;
@@ -37,6 +45,8 @@ export class SessionState {
   /** The replay statements joined: equal keys mean equal variable state. */
   stateKey = '';
   pins = 0;
+  /** The client turned session_track_state_change on itself (it then sees those entries). */
+  clientTracksStateChange = false;
   /** Statement id whose cursor is open (PIN_CURSOR). */
   cursorStatement = 0;
   readonly statements = new Map<number, SessionStatement>();
@@ -67,13 +77,14 @@ export class SessionState {
 
   addStatement(sql: string, params: number, columns: number, facts: StatementFacts): SessionStatement {
     const id = this.nextStatementId++;
-    const st: SessionStatement = { id, sql, schema: this.schema, key: statementKey(this.schema, sql), params, columns, facts, types: null };
+    const st: SessionStatement = { id, sql, schema: this.schema, key: statementKey(this.schema, sql), params, columns, facts, types: null, kill: localKill(sql, facts) };
     this.statements.set(id, st);
     return st;
   }
 
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: back to a fresh login (schema stays unless given). */
   reset(): void {
+    this.clientTracksStateChange = false;
     this.vars.clear();
     this.stateKey = '';
     this.pins = 0;
@@ -103,9 +114,10 @@ export class SessionState {
     this.cursorStatement = e.cursorStatement;
     this.statements.clear();
     for (const s of e.statements) {
+      const facts = classify(s.sql);
       this.statements.set(s.id, {
         id: s.id, sql: s.sql, schema: s.schema, key: statementKey(s.schema, s.sql), params: s.params, columns: s.columns,
-        facts: classify(s.sql), types: s.types === null ? null : Buffer.from(s.types, 'base64'),
+        facts, types: s.types === null ? null : Buffer.from(s.types, 'base64'), kill: localKill(s.sql, facts),
       });
     }
     this.nextStatementId = e.nextStatementId;

@@ -19,12 +19,14 @@ import { ResponseKind } from '../protocol/response-scanner.js';
 import { decodeErr, encodeErr, encodeOk } from '../protocol/responses.js';
 import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, setStatementId, withParamTypes, type ExecuteLayout } from '../protocol/prepared.js';
 import { MalformedPacket } from '../protocol/codec.js';
-import { classify } from '../sql/classifier.js';
+import { classify, type StatementFacts } from '../sql/classifier.js';
 import { PIN_BIG_STATEMENT, PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
 import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
 import type { BackendConn, CachedStatement } from '../pool/backend-conn.js';
 import { ExchangeError, exchange } from '../pool/conn-exchange.js';
-import { MAX_SESSION_STATEMENTS, statementKey, type SessionStatement } from './session-state.js';
+import { MAX_SESSION_STATEMENTS, localKill, statementKey, type SessionStatement } from './session-state.js';
+import { killById } from './kill-command.js';
+import { classifyKill } from '../sql/kill.js';
 import { CommandFailed, maybeRelease, withConn } from './session-lease.js';
 import { After, Phase, type ClientSession } from './session.js';
 
@@ -44,6 +46,7 @@ export function prepare(s: ClientSession, p: Packet): void {
     return;
   }
   const facts = classify(sql);
+  if (facts.kill && prepareKill(s, sql, facts)) return;
   withConn(s, facts, p.raw, (conn, raw) => {
     s.collectSql = sql;
     s.collectFacts = facts;
@@ -51,6 +54,26 @@ export function prepare(s: ClientSession, p: Packet): void {
     s.collectBig = raw.length - 4 === MAX_PACKET_PAYLOAD;
     sendPrepare(s, conn, raw);
   });
+}
+
+/**
+ * COM_STMT_PREPARE of a KILL: its id is dbmesh's, so the server must never see it. A lone
+ * `KILL [CONNECTION|QUERY] <id>` becomes a statement dbmesh runs itself on execute (the
+ * prepare is answered here: no parameters, no columns); any other KILL naming an id gets
+ * 1235, as in the text protocol. True when answered.
+ */
+function prepareKill(s: ClientSession, sql: string, facts: StatementFacts): boolean {
+  if (localKill(sql, facts) === null) {
+    if (classifyKill(sql).kind !== 'refuse') return false; // KILL USER / QUERY ID: the server's
+    s.sendError(DBM_ERR.KILL_NOT_LITERAL, 1);
+    return true;
+  }
+  const st = s.state.addStatement(sql, 0, 0, facts);
+  s.host.pools.useStatement(s.user!.cluster, st.key); // as every statement (forgetStatements)
+  const ok = Buffer.alloc(12); // OK, statement id, 0 columns, 0 params, filler, 0 warnings
+  ok.writeUInt32LE(st.id, 1);
+  s.writeToClient(frame(ok, 1).bytes, 1);
+  return true;
 }
 
 function sendPrepare(s: ClientSession, conn: BackendConn, raw: Buffer): void {
@@ -149,6 +172,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
   if (raw.length - at < EXECUTE_HEAD) return s.sendError(DBM_ERR.MALFORMED_PACKET, 1);
   const st = statementOf(s, raw, at, 'mysqld_stmt_execute');
   if (st === null) return;
+  if (st.kill !== null) return killById(s, s.host, st.kill.id, st.kill.scope, st.kill.modifier);
   s.after = After.Execute;
   s.afterFacts = st.facts;
   s.afterStatement = st;

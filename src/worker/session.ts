@@ -42,7 +42,7 @@ import { ResponseKind, ResponseScanner, type OkEditor, type RelaySink } from '..
 import { encodeErr, encodeOk } from '../protocol/responses.js';
 import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
-import { PIN_SET_OPTION } from '../sql/pins.js';
+import { PIN_SET_OPTION, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
 import { rewriteSessionFunctions, type SessionValues } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
@@ -73,6 +73,8 @@ export const enum After { Nothing, Statement, Execute, InitDb, Fetch, Reset }
 
 /** Pipelined client bytes held while a response is in flight before the socket is paused. */
 const HOLD_LIMIT = 1 << 20;
+/** The client sets state-change reports itself (`session_track_state_change = ON|OFF|1|0...`). */
+const STATE_CHANGE_RE = /session_track_state_change\s*:?=\s*'?(\w+)/i;
 /** A KILL batch's answer kept back until its KILLs took effect; beyond this it flows at once. */
 const HELD_OUTPUT_LIMIT = 1 << 20;
 
@@ -573,6 +575,10 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
     if (facts.kill && killBatch(this, this.host, sql)) return;
+    if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
+      const m = STATE_CHANGE_RE.exec(sql);
+      if (m !== null) this.state.clientTracksStateChange = /^(on|1|true)$/i.test(m[1]!);
+    }
     this.after = After.Statement;
     this.afterFacts = facts;
     this.afterAssign = facts.kind === 'session-set' && facts.pins === 0 ? sessionAssignments(sql) : null;
@@ -775,6 +781,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.awaiting = false;
     // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
     if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & ~SERVER_SESSION_STATE_CHANGED;
+    // An ERR carries no status flags: with autocommit off the failed statement may have
+    // opened a transaction (its locks held), so the connection stays until an OK says.
+    if (this.scanner.failed && (this.statusFlags & SERVER_STATUS_AUTOCOMMIT) === 0) this.statusFlags = conn.statusFlags |= SERVER_STATUS_IN_TRANS;
     if (this.afterResponse !== null) {
       // dbmesh acts on what the command did (a KILL in a batch) before the client sees the end.
       this.localTask = true;

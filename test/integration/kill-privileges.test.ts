@@ -144,6 +144,19 @@ describe('KILL privileges through dbmesh', function () {
     expect(await alive(busy), 'KILL QUERY leaves the session').to.equal(true);
   });
 
+  it('runs a KILL prepared with the binary protocol (mariadb-test --ps-protocol does this) by the same rules', async () => {
+    const victims = await victimsOnBothWorkers(2);
+    const other = await connect('kill_other');
+    const refused = await other.execute(`KILL ${victims[0]!.threadId}`).then(() => 0, (e: { errno: number }) => e.errno);
+    expect(refused).to.equal(1095);
+    expect(await alive(victims[0]!)).to.equal(true);
+    const killer = await connect('app');
+    for (const v of victims) await killer.execute(`KILL CONNECTION ${v.threadId}`);
+    for (const v of victims) expect(await alive(v), `victim ${v.threadId}`).to.equal(false);
+    const unknown = await killer.execute('KILL QUERY 4000001').then(() => 0, (e: { errno: number }) => e.errno);
+    expect(unknown).to.equal(1094);
+  });
+
   it('answers 1094 naming the id for an id nobody holds', async () => {
     const c = await connect('kill_other');
     const r = await killAs(c, 'KILL 4000000');

@@ -31,7 +31,7 @@ describe('session state from the server (session tracking on backend connections
 
   before(async () => {
     sb = await sharedSandbox();
-    await rootQuery(sb.primary, `GRANT ALL PRIVILEGES ON \`dbmesh\\_st\\_%\`.* TO 'app'@'%'; DROP DATABASE IF EXISTS ${SCRATCH};
+    await rootQuery(sb.primary, `GRANT ALL PRIVILEGES ON \`dbmesh\\_st\\_%\`.* TO 'app'@'%'; GRANT RELOAD ON *.* TO 'app'@'%'; DROP DATABASE IF EXISTS ${SCRATCH};
       DROP PROCEDURE IF EXISTS ${DB}.st_set_state; DROP TABLE IF EXISTS ${DB}.st_t;
       CREATE TABLE ${DB}.st_t (a INT);
       DELIMITER //
@@ -43,7 +43,7 @@ describe('session state from the server (session tracking on backend connections
 
   after(async () => {
     await mesh?.stop();
-    await rootQuery(sb.primary, `DROP DATABASE IF EXISTS ${SCRATCH}; DROP PROCEDURE IF EXISTS ${DB}.st_set_state; DROP TABLE IF EXISTS ${DB}.st_t`);
+    await rootQuery(sb.primary, `REVOKE RELOAD ON *.* FROM 'app'@'%'; DROP DATABASE IF EXISTS ${SCRATCH}; DROP PROCEDURE IF EXISTS ${DB}.st_set_state; DROP TABLE IF EXISTS ${DB}.st_t`);
   });
 
   for (const ps of [true, false]) {
@@ -146,6 +146,43 @@ describe('session state from the server (session tracking on backend connections
     } finally {
       await c.end();
       for (const o of others) await o.end();
+    }
+  });
+
+  it('BACKUP STAGE keeps its connection until BACKUP STAGE END, and never reaches another session', async () => {
+    const a = await connect(mesh.port);
+    await a.query('BACKUP STAGE START');
+    await a.query('BACKUP STAGE FLUSH'); // on the same connection, or 4147 (wrong stage)
+    await a.query('BACKUP STAGE END');
+    await a.query('BACKUP STAGE START');
+    await a.end(); // leaves with a stage active
+    for (let i = 0; i < 6; i++) {
+      const b = await connect(mesh.port);
+      await b.query('CREATE TABLE st_bk (a INT)'); // 4145 if the stage had stayed on a pooled connection
+      await b.query('DROP TABLE st_bk');
+      await b.end();
+    }
+  });
+
+  it('a transaction a failed statement opened (autocommit off, lock wait timeout) keeps its connection: a later DROP does not hang', async function () {
+    this.timeout(60_000);
+    await rootQuery(sb.primary, `DROP TABLE IF EXISTS ${DB}.st_lw; CREATE TABLE ${DB}.st_lw (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO ${DB}.st_lw VALUES (1)`);
+    const a = await connect(mesh.port);
+    const b = await connect(mesh.port);
+    try {
+      for (const c of [a, b]) await c.query('SET autocommit = 0'); // tracked: neither is pinned
+      await a.query('SELECT * FROM st_lw WHERE id = 1 FOR UPDATE');
+      const err = await b.query('SET STATEMENT innodb_lock_wait_timeout = 1 FOR SELECT * FROM st_lw WHERE id = 1 FOR UPDATE')
+        .then(() => 0, (e: { errno: number }) => e.errno);
+      expect(err, 'lock wait timeout').to.equal(1205);
+      await a.query('COMMIT');
+      await b.query('COMMIT');
+      const dropped = await Promise.race([b.query('DROP TABLE st_lw').then(() => 'dropped'), new Promise((r) => setTimeout(() => r('hung'), 15_000))]);
+      expect(dropped).to.equal('dropped');
+    } finally {
+      a.destroy();
+      b.destroy();
+      await rootQuery(sb.primary, `DROP TABLE IF EXISTS ${DB}.st_lw`);
     }
   });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { classify, PIN_FOUND_ROWS, PIN_LOCK_TABLES, PIN_SQL_LOG_BIN, PIN_TEMP_TABLE, PIN_TEXT_PREPARE,
-  PIN_UNTRACKED_SET, PIN_USER_LOCK, PIN_USER_VARIABLE, PIN_TRACKING_SETTINGS, PIN_HANDLER, type StatementKind } from '../../../src/sql/classifier.js';
+  PIN_UNTRACKED_SET, PIN_USER_LOCK, PIN_USER_VARIABLE, PIN_TRACKING_SETTINGS, PIN_HANDLER, PIN_BACKUP, type StatementKind } from '../../../src/sql/classifier.js';
 
 const P = true;
 const R = false;
@@ -169,6 +169,18 @@ describe('sql/classifier table', () => {
       if (hint !== undefined) expect(f.hint, 'hint').to.deep.equal(hint);
     });
   }
+
+  it('says which pins a statement ends; later statements of a batch win', () => {
+    const u = (sql: string) => { const f = classify(sql); return [f.pins, f.unpins]; };
+    expect(u('UNLOCK TABLES')).to.deep.equal([0, PIN_LOCK_TABLES]);
+    expect(u('BACKUP STAGE START')).to.deep.equal([PIN_BACKUP, 0]);
+    expect(u('BACKUP STAGE BLOCK_COMMIT')).to.deep.equal([PIN_BACKUP, 0]);
+    expect(u('BACKUP STAGE END')).to.deep.equal([0, PIN_BACKUP]);
+    expect(u('BACKUP LOCK t1')).to.deep.equal([PIN_BACKUP, 0]);
+    expect(u('BACKUP UNLOCK')).to.deep.equal([0, PIN_BACKUP]);
+    expect(u('LOCK TABLES t READ; UNLOCK TABLES')).to.deep.equal([0, PIN_LOCK_TABLES]);
+    expect(u('UNLOCK TABLES; LOCK TABLES t READ')).to.deep.equal([PIN_LOCK_TABLES, 0]);
+  });
 
   it('has at least 80 rows', () => {
     expect(TABLE.length).to.be.at.least(80);
