@@ -1,8 +1,8 @@
 /**
- * LineWriter over real files and real FIFOs (mkfifo) in a fresh temporary
+ * LineWriter and rotateIfLarger over real files and real FIFOs (mkfifo) in a fresh temporary
  * directory: order and integrity of lines, several writers on one file (two objects, and a
  * forked process), FIFOs nobody reads or that stop reading (never blocking, bounded memory,
- * drops counted), reopen after a rename, and unopenable paths.
+ * drops counted), reopen after a rename, unopenable paths, and size rotation.
  *
  * Synchronisation is on events and promises: close(), drained(), the first onProblem report,
  * a child's messages, a FIFO reader's data. The one wait on a clock is a FIFO that never
@@ -18,6 +18,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { LineWriter } from '../../../src/insight/line-writer.js';
+import { rotateIfLarger } from '../../../src/insight/rotate.js';
 import { parseLines, range, sequenceOf, testLine, writeInChunks } from '../../helpers/lines.js';
 
 const CHILD = fileURLToPath(new URL('../../helpers/line-writer-child.js', import.meta.url));
@@ -388,5 +389,63 @@ describe('insight/line-writer', () => {
     expect(problems.seen).to.have.length(1);
     expect(problems.seen[0].code).to.equal('ENOENT');
     expect(problems.seen[0].message).to.contain('missing/capture.log');
+  });
+});
+
+describe('insight/rotate', () => {
+  const tmp = tempDirEachTest('slow.log');
+  let dir: string;
+  let file: string;
+  beforeEach(() => ({ dir, file } = tmp));
+
+  it('leaves a missing file or one within the limit alone', async () => {
+    expect(await rotateIfLarger(file, 100, 2)).to.equal(false);
+    fs.writeFileSync(file, 'x'.repeat(100));
+    expect(await rotateIfLarger(file, 100, 2)).to.equal(false);
+    expect(fs.readdirSync(dir)).to.deep.equal(['slow.log']);
+  });
+
+  it('renames a larger file to file.1 and keeps at most `keep` old files', async () => {
+    for (let generation = 1; generation <= 4; generation++) {
+      fs.writeFileSync(file, `generation ${generation}\n`.repeat(20));
+      expect(await rotateIfLarger(file, 100, 2)).to.equal(true);
+      expect(fs.existsSync(file)).to.equal(false);
+      expect(fs.readFileSync(`${file}.1`, 'utf8')).to.equal(`generation ${generation}\n`.repeat(20));
+    }
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['slow.log.1', 'slow.log.2']);
+    expect(fs.readFileSync(`${file}.2`, 'utf8')).to.equal('generation 3\n'.repeat(20));
+  });
+
+  it('removes the file itself with keep 0', async () => {
+    fs.writeFileSync(file, 'x'.repeat(200));
+    expect(await rotateIfLarger(file, 100, 0)).to.equal(true);
+    expect(fs.readdirSync(dir)).to.deep.equal([]);
+  });
+
+  it('splits a live writer\'s lines between file.1 and the new file, none lost or torn', async () => {
+    const writer = new LineWriter({ file });
+    let rotations = 0;
+    for (let chunk = 0; chunk < 20; chunk++) {
+      for (let i = 0; i < 500; i++) writer.write(testLine('w', chunk * 500 + i));
+      await nextTurn();
+      // What the master does: rotate, then tell the writer; lines in between land in file.1.
+      if (await rotateIfLarger(file, 64 * KiB, 50)) {
+        rotations++;
+        writer.reopen();
+      }
+    }
+    await writer.close();
+
+    const names = [...range(rotations).map((i) => `${file}.${rotations - i}`), file];
+    expect(rotations).to.be.greaterThan(0);
+    expect(names.flatMap((name) => parseLines(fs.readFileSync(name, 'utf8'))).map((line) => line.seq)).to.deep.equal(range(10_000));
+  });
+
+  it('rotates once when asked twice at the same time', async () => {
+    fs.writeFileSync(file, 'x'.repeat(200));
+    fs.writeFileSync(`${file}.1`, 'older');
+    expect(await Promise.all([rotateIfLarger(file, 100, 3), rotateIfLarger(file, 100, 3)])).to.deep.equal([true, false]);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['slow.log.1', 'slow.log.2']);
+    expect(fs.readFileSync(`${file}.2`, 'utf8')).to.equal('older');
   });
 });
