@@ -18,13 +18,29 @@ export const TK_PUNCT = 7;
 export const TK_EXEC_OPEN = 8;
 export const TK_EXEC_CLOSE = 9;
 
-function isWordChar(c: number): boolean {
+export function isWordChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
     c === 95 || c === 36 || c >= 0x80;
 }
 
-function isSpace(c: number): boolean {
+export function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
+}
+
+/**
+ * Index after the quote `q` that closes a string or name whose body starts at `i`, or `n`
+ * when it is unterminated. Doubled quotes escape; backslashes too, except in backquotes.
+ */
+export function skipQuoted(s: string, i: number, q: number, n: number): number {
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 92 && q !== 96) i += 2;
+    else if (c === q) {
+      if (i + 1 >= n || s.charCodeAt(i + 1) !== q) return i + 1;
+      i += 2;
+    } else i++;
+  }
+  return n;
 }
 
 export class Lexer {
@@ -165,19 +181,8 @@ export class Lexer {
     this.hint = s.slice(from + 7, to);
   }
 
-  /** Returns the index after the closing quote (doubled quotes and backslashes escape). */
   private skipQuoted(i: number, q: number): number {
-    const s = this.sql;
-    const n = s.length;
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c === 92 && q !== 96) i += 2;
-      else if (c === q) {
-        if (s.charCodeAt(i + 1) !== q) return i + 1;
-        i += 2;
-      } else i++;
-    }
-    return n;
+    return skipQuoted(this.sql, i, q, this.sql.length);
   }
 
   private skipNumber(i: number): number {
