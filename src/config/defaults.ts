@@ -14,6 +14,10 @@ import type {
   LimitsConfig,
   ListenConfig,
   LogConfig,
+  ObservabilityConfig,
+  CaptureConfig,
+  DigestsConfig,
+  SlowLogConfig,
   MonitorConfig,
   PoolConfig,
   ProtocolConfig,
@@ -45,6 +49,11 @@ export interface ConfigFile {
   readonly supervisor?: Partial<SupervisorConfig>;
   readonly watchdog?: Partial<WatchdogConfig>;
   readonly log?: Partial<LogConfig>;
+  readonly observability?: {
+    readonly digests?: Partial<DigestsConfig>;
+    readonly slowLog?: Partial<SlowLogConfig>;
+    readonly capture?: Partial<CaptureConfig>;
+  };
 }
 
 /** Static defaults. `workers` and `releases.dir` depend on the host and are computed. */
@@ -68,6 +77,11 @@ export const DEFAULTS = deepFreeze({
   },
   protocol: { allowLocalInfile: false },
   log: { level: 'info' },
+  observability: {
+    digests: { enabled: true, max: 10000, sampleChars: 1024 },
+    slowLog: { file: '', thresholdMs: 1000, maxTextBytes: 65536, maxFileBytes: 0, keepFiles: 5 },
+    capture: { file: '', statements: 'all', users: [], sampleRate: 1, maxTextBytes: 4096, maxFileBytes: 0, keepFiles: 5, maxQueueBytes: 4 * 1024 * 1024 },
+  },
   supervisor: { drainTimeoutMs: 30000, readyTimeoutMs: 20000, readyLimitMs: 300000, probationMs: 2000 },
   watchdog: { softLimit: '1024MiB', hardLimit: '2048MiB', intervalMs: 1000 },
 } as const);
@@ -105,8 +119,20 @@ export function applyDefaults(file: ConfigFile, baseDir: string): Config {
     log: { ...d.log, ...file.log },
     supervisor: { ...d.supervisor, ...file.supervisor },
     watchdog: { ...d.watchdog, ...file.watchdog },
+    observability: observabilityDefaults(file, baseDir),
   };
   return deepFreeze(config);
+}
+
+function observabilityDefaults(file: ConfigFile, baseDir: string): ObservabilityConfig {
+  const d = DEFAULTS.observability;
+  const o = file.observability ?? {};
+  const at = (f: string | undefined): string => (f ? path.resolve(baseDir, f) : '');
+  return {
+    digests: { ...d.digests, ...o.digests },
+    slowLog: { ...d.slowLog, ...o.slowLog, file: at(o.slowLog?.file) },
+    capture: { ...d.capture, ...o.capture, file: at(o.capture?.file) },
+  };
 }
 
 function userDefaults(u: UserFile): UserConfig {

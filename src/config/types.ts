@@ -111,6 +111,52 @@ export interface LogConfig {
   readonly level: 'error' | 'warn' | 'info' | 'debug'; // default "info"
 }
 
+export interface DigestsConfig {
+  /** Statement digests (slow-SQL statistics) per worker and in the master; default true. */
+  readonly enabled: boolean;
+  /** Rows per worker interval and in the master; past it the least recently seen fold into one overflow row. Default 10000. */
+  readonly max: number;
+  /** Characters of the sample statement kept per digest; default 1024. */
+  readonly sampleChars: number;
+}
+
+export interface SlowLogConfig {
+  /** JSON-lines file (relative paths: to the config file's directory); "" = off (default). */
+  readonly file: string;
+  /** Statements at least this slow are logged; default 1000. */
+  readonly thresholdMs: number;
+  /** Characters of statement text per line; default 65536. */
+  readonly maxTextBytes: number;
+  /** Rotate the file past this size (the master renames it to FILE.1 ...); 0 = never (default; use logrotate + SIGUSR1). */
+  readonly maxFileBytes: number;
+  /** Rotated files kept; default 5. */
+  readonly keepFiles: number;
+}
+
+export interface CaptureConfig {
+  /** JSON-lines file (relative paths: to the config file's directory); "" = off (default). */
+  readonly file: string;
+  /** Which statements: "all" (default when a file is given), "writes" (writes, DDL, CALL) or "off". */
+  readonly statements: 'all' | 'writes' | 'off';
+  /** Only these users' statements; empty = every user (default). */
+  readonly users: readonly string[];
+  /** Fraction of the chosen statements captured, 0..1; default 1. */
+  readonly sampleRate: number;
+  /** Bytes of statement text per line (longer text is cut); default 4096. */
+  readonly maxTextBytes: number;
+  /** As slowLog.maxFileBytes; default 0. */
+  readonly maxFileBytes: number;
+  readonly keepFiles: number; // default 5
+  /** Lines waiting for the disk, per worker, beyond which new ones are dropped (and counted); default 4 MiB. */
+  readonly maxQueueBytes: number;
+}
+
+export interface ObservabilityConfig {
+  readonly digests: DigestsConfig;
+  readonly slowLog: SlowLogConfig;
+  readonly capture: CaptureConfig;
+}
+
 export interface Config {
   readonly listen: ListenConfig;
   readonly admin: AdminConfig;
@@ -124,4 +170,5 @@ export interface Config {
   readonly supervisor: SupervisorConfig;
   readonly watchdog: WatchdogConfig;
   readonly log: LogConfig;
+  readonly observability: ObservabilityConfig;
 }

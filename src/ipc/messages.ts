@@ -6,6 +6,7 @@
  */
 import type { PoolStats } from '../pool/backend-pool.js';
 import type { Config } from '../config/types.js';
+import type { InsightDelta } from '../insight/worker-insight.js';
 
 export const IPC_VERSION = 1;
 
@@ -66,6 +67,8 @@ export interface DrainMsg { v: number; act: 'drain'; seq: number; timeoutMs: num
 export interface StopMsg { v: number; act: 'stop'; seq: number; timeoutMs: number }
 export interface AdoptMsg { v: number; act: 'adopt'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
 export interface FindSessionMsg { v: number; act: 'find-session'; seq: number; connId: number; kill: boolean }
+/** Reopen the slow log and capture files (logrotate moved them: SIGUSR1, or the master rotated them by size). */
+export interface ReopenLogsMsg { v: number; act: 'reopen-logs'; seq: number }
 export interface DebugAllocMsg { v: number; act: 'debug-alloc'; seq: number; mib: number }
 
 // ---- worker -> master
@@ -90,6 +93,17 @@ export interface StatsMsg {
   /** Pool figures per cluster and backend. */
   pools?: Record<string, PoolFigures[]>;
   warm?: WarmShape[];
+  /** What the worker's backend monitor last saw, per cluster. */
+  backends?: Record<string, BackendFigures[]>;
+}
+
+/** One backend as a worker's monitor last saw it. */
+export interface BackendFigures {
+  readonly id: string;
+  readonly up: boolean;
+  readonly writable: boolean;
+  /** Seconds behind its primary; null when not a replica or unknown, -1 when replication is stopped. */
+  readonly lagSeconds: number | null;
 }
 
 /**
@@ -109,11 +123,13 @@ export interface WarmShape {
 
 /** One backend pool's figures, as the worker's pool reports them. */
 export type PoolFigures = PoolStats;
+/** Statement digests and counters since the worker's last shipment (about every second, and once more as it exits). */
+export interface InsightMsg { v: number; act: 'insight'; seq: number; delta: InsightDelta }
 /** A session asks which backend thread serves dbmesh connection `connId` (KILL across workers). */
 export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
 
-export type ToWorker = ConfigMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | DebugAllocMsg | AckMsg;
-export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | LookupSessionMsg;
+export type ToWorker = ConfigMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | ReopenLogsMsg | DebugAllocMsg | AckMsg;
+export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | InsightMsg | LookupSessionMsg;
 
 export function isIpcMessage(m: unknown): m is { v: number; act: string; seq: number } {
   return typeof m === 'object' && m !== null && typeof (m as { act?: unknown }).act === 'string' && typeof (m as { seq?: unknown }).seq === 'number';

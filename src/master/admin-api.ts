@@ -96,7 +96,10 @@ async function handle(
     sendJson(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer realm="dbmesh"' });
     return;
   }
-  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
   const route = ROUTES.get(path);
   if (route === undefined) {
     sendJson(res, 404, { error: 'not found' });
@@ -115,7 +118,7 @@ async function handle(
     }
     body = read.body;
   }
-  await route.handle({ control, log, body, res, streamKeepAliveMs });
+  await route.handle({ control, log, body, res, streamKeepAliveMs, query });
 }
 
 /** Constant-time: both sides are hashed to equal-length digests before comparing. */

@@ -6,6 +6,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger.js';
 import type { MasterControl, ProgressEvent, UpgradeResult } from './control.js';
+import { DIGEST_SORTS, type DigestSort } from '../insight/digest-store.js';
+
+/** Most digest rows one request returns. */
+const MAX_DIGEST_LIMIT = 10000;
 
 export interface RouteContext {
   readonly control: MasterControl;
@@ -15,6 +19,8 @@ export interface RouteContext {
   readonly res: ServerResponse;
   /** How often a progress stream writes a keep-alive line (within the idle timeout). */
   readonly streamKeepAliveMs: number;
+  /** The URL's query parameters. */
+  readonly query: URLSearchParams;
 }
 
 export interface Route {
@@ -39,6 +45,8 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/api/rollback', { method: 'POST', handle: rollback }],
   ['/api/stop', { method: 'POST', handle: stop }],
   ['/metrics', { method: 'GET', handle: metrics }],
+  ['/api/digests', { method: 'GET', handle: digests }],
+  ['/api/digests/reset', { method: 'POST', handle: resetDigests }],
   ['/api/debug/alloc', { method: 'POST', handle: debugAlloc }],
 ]);
 
@@ -112,6 +120,24 @@ async function metrics({ control, res }: RouteContext): Promise<void> {
     'cache-control': 'no-store',
   });
   res.end(text);
+}
+
+/** GET /api/digests?sort=total|count|p99|errors|max|avg|last&limit=N&user=U&schema=S */
+async function digests({ control, query, res }: RouteContext): Promise<void> {
+  const sort = query.get('sort') ?? 'total';
+  if (!DIGEST_SORTS.includes(sort as DigestSort)) return sendJson(res, 400, { error: `sort must be one of ${DIGEST_SORTS.join(', ')}` });
+  const limitText = query.get('limit');
+  const limit = limitText === null ? 100 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DIGEST_LIMIT) return sendJson(res, 400, { error: `limit must be an integer from 1 to ${MAX_DIGEST_LIMIT}` });
+  const user = query.get('user');
+  const schema = query.get('schema');
+  const rows = control.digests({ sort: sort as DigestSort, limit, ...(user !== null ? { user } : {}), ...(schema !== null ? { schema } : {}) });
+  sendJson(res, 200, { digests: rows });
+}
+
+async function resetDigests({ control, res }: RouteContext): Promise<void> {
+  control.resetDigests();
+  sendJson(res, 200, { reset: true });
 }
 
 function parseVersionBody(body: Buffer): string | { error: string } {

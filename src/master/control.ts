@@ -3,7 +3,8 @@
  * implements it; the admin API (HTTP) and signals only translate requests into these calls.
  */
 
-import type { PoolFigures } from '../ipc/messages.js';
+import type { BackendFigures, PoolFigures } from '../ipc/messages.js';
+import type { DigestQuery, DigestRow } from '../insight/digest-store.js';
 export type WorkerState = 'spawning' | 'ready' | 'draining' | 'dead';
 
 export interface WorkerStatus {
@@ -21,6 +22,8 @@ export interface WorkerStatus {
   readonly pinned: Record<string, number>;
   /** Backend connection pools per cluster (from the worker's last report). */
   readonly pools: Record<string, readonly PoolFigures[]>;
+  /** Backends as the worker's monitor last saw them, per cluster (from its last report). */
+  readonly backends?: Record<string, readonly BackendFigures[]>;
 }
 
 export interface MasterStatus {
@@ -33,6 +36,8 @@ export interface MasterStatus {
   /** e.g. "crash loop in slot 1: 5 crashes in 60 s; backing off 8 s" */
   readonly alerts: readonly string[];
   readonly watchdog: { readonly softLimitBytes: number; readonly hardLimitBytes: number; readonly softReplacements: number; readonly hardKills: number };
+  /** Since the master started: workers that exited unasked, upgrades and rollbacks by outcome. */
+  readonly counts?: { readonly workerCrashes: number; readonly upgradesOk: number; readonly upgradesFailed: number };
 }
 
 export interface ReloadResult {
@@ -69,6 +74,10 @@ export interface MasterControl {
   stop(): Promise<void>;
   /** Prometheus text exposition of all metrics. */
   metrics(): Promise<string>;
+  /** Statement digests merged over all workers (GET /api/digests). */
+  digests(q: DigestQuery): DigestRow[];
+  /** Forget every digest (POST /api/digests/reset). */
+  resetDigests(): void;
   /** Test hook (DBMESH_DEBUG_HOOKS=1 only): make worker `pid` allocate `mib` MiB. */
   debugAlloc?(pid: number, mib: number): Promise<boolean>;
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/types.js';
 import { logger, type Logger } from '../observability/logger.js';
 import { createMasterMetrics } from '../observability/metrics.js';
+import { MasterInsight } from '../insight/master-insight.js';
 import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
 import { startAdminApi } from './admin-api.js';
@@ -53,12 +54,22 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   sup.onBootProgress = null;
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
+  const insight = new MasterInsight(sup.config.observability, registry, log);
+  sup.onInsight = (delta) => insight.merge(delta);
+  insight.reopenWorkers = () => {
+    for (const w of sup.workers) if (w.state !== 'dead') void w.channel.request('reopen-logs', {}, 5000).catch(() => undefined);
+  };
+  insight.start();
+  undo.push(() => insight.stop());
   const control: MasterControl = {
     status: () => sup.status(),
     reload: async () => {
       notifier.reloading();
       const r = await sup.reload().catch((err: Error) => ({ ok: false, configVersion: sup.configVersion, problems: [err.message] }));
-      if (r.ok) admin.configure(sup.config.admin);
+      if (r.ok) {
+        admin.configure(sup.config.admin);
+        insight.configure(sup.config.observability);
+      }
       notifier.ready(r.ok ? `config version ${r.configVersion} applied` : `reload refused (config invalid); still on config version ${r.configVersion}`);
       return r;
     },
@@ -66,6 +77,8 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
     rollback: (p) => sup.rollback(p),
     stop: () => stop(false),
     metrics: () => registry.metrics(),
+    digests: (q) => insight.digests.query(q),
+    resetDigests: () => insight.digests.reset(),
     ...(process.env.DBMESH_DEBUG_HOOKS === '1' ? {
       debugAlloc: async (pid: number, mib: number) => {
         const w = sup.workers.find((x) => x.pid === pid && x.state === 'ready');
@@ -88,6 +101,7 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
       log.info('dbmesh stopping', { immediate });
       notifier.stopping();
       await sup.stop(immediate);
+      insight.stop();
       await admin.close();
       notifier.close();
       process.exitCode = 0;
@@ -114,6 +128,8 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
       else log.error('SIGUSR2 upgrade failed', { to: r.toVersion, error: r.error });
     });
   });
+  // logrotate's postrotate: the slow log and capture files were moved; workers reopen them.
+  onSignal('SIGUSR1', () => insight.reopenWorkers());
   onSignal('SIGTERM', () => void stop(false));
   onSignal('SIGINT', () => void stop(false));
   onSignal('SIGQUIT', () => void stop(true));

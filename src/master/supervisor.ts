@@ -34,6 +34,13 @@ export class Supervisor {
   readonly watchdog: MemoryWatchdog<WorkerHandle>;
   softReplacements = 0;
   hardKills = 0;
+  /** Workers that exited unasked since the master started (each is replaced). */
+  crashCount = 0;
+  /** Upgrades and rollbacks since the master started, by outcome. */
+  upgradesOk = 0;
+  upgradesFailed = 0;
+  /** Each worker's statement digests and counters, as shipped (master/insight composes them). */
+  onInsight: ((delta: unknown) => void) | null = null;
   busy: string | null = null; // an upgrade/rollback/replacement in progress
   /** Called when a starting worker begins a boot phase. */
   onBootProgress: ((w: WorkerHandle, phase: BootPhase) => void) | null = null;
@@ -77,6 +84,7 @@ export class Supervisor {
     w.boot.onProgress = (phase) => this.onBootProgress?.(w, phase);
     this.router.attach(w);
     w.onStats = () => this.warmMemory.note(this.liveWarmLists());
+    w.channel.on('insight', (msg) => this.onInsight?.(msg.delta));
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
@@ -134,6 +142,7 @@ export class Supervisor {
       return;
     }
     this.log.error('worker crashed', { worker_pid: w.pid, version: w.version, slot: w.slot, code, signal });
+    this.crashCount++;
     if (this.busy === 'upgrade' && w.version !== this.release.version) return; // the upgrade decides
     const now = Date.now();
     const recent = (this.crashes.get(w.slot) ?? []).filter((t) => now - t < CRASH_WINDOW_MS);
@@ -252,6 +261,8 @@ export class Supervisor {
     }
     this.busy = 'upgrade';
     return runUpgrade(this, release, onProgress).then((r) => {
+      if (r.ok) this.upgradesOk++;
+      else this.upgradesFailed++;
       if (r.ok) {
         this.previousVersion = from;
         try {
@@ -289,6 +300,7 @@ export class Supervisor {
       workers: this.workers.map((w) => w.status()),
       alerts: [...this.alerts.values()],
       watchdog: { softLimitBytes: this.watchdog.softLimitBytes, hardLimitBytes: this.watchdog.hardLimitBytes, softReplacements: this.softReplacements, hardKills: this.hardKills },
+      counts: { workerCrashes: this.crashCount, upgradesOk: this.upgradesOk, upgradesFailed: this.upgradesFailed },
     };
   }
 }

@@ -8,7 +8,7 @@ import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
-import type { BootFailureData, PoolFigures, WarmShape } from '../ipc/messages.js';
+import type { BackendFigures, BootFailureData, PoolFigures, WarmShape } from '../ipc/messages.js';
 import { BootWatch, isBootPhase, type BootOutcome } from './boot-watch.js';
 
 export class WorkerHandle {
@@ -16,6 +16,8 @@ export class WorkerHandle {
   connections = 0;
   pinned: Record<string, number> = {};
   pools: Record<string, readonly PoolFigures[]> = {};
+  /** Backends as the worker's monitor last saw them, per cluster. */
+  backends: Record<string, readonly BackendFigures[]> = {};
   /** Backend connections this worker holds per login shape (from its last report). */
   warm: readonly WarmShape[] = [];
   /** Called after each stats report (the supervisor remembers the pools' shapes). */
@@ -59,6 +61,7 @@ export class WorkerHandle {
       if (m.pinned !== null && typeof m.pinned === 'object') this.pinned = m.pinned as Record<string, number>;
       if (m.pools !== null && typeof m.pools === 'object') this.pools = m.pools as Record<string, PoolFigures[]>;
       if (Array.isArray(m.warm)) this.warm = m.warm as WarmShape[];
+      if (m.backends !== null && typeof m.backends === 'object') this.backends = m.backends as Record<string, BackendFigures[]>;
       this.onStats?.();
     });
     this.exited = new Promise((resolve) => {
@@ -136,7 +139,7 @@ export class WorkerHandle {
       id: this.worker.id, pid: this.pid, version: this.version, state: this.state,
       ...(this.state === 'spawning' ? { bootPhase: this.boot.phase } : {}),
       connections: this.connections, rssBytes: this.rssBytes, startedAt: this.startedAt.toISOString(),
-      pinned: this.pinned, pools: this.pools,
+      pinned: this.pinned, pools: this.pools, backends: this.backends,
       restarts: this.restarts,
     };
   }

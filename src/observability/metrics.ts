@@ -3,7 +3,7 @@
  * Master-side gauges are filled at scrape time from the supervisor's state, so nothing is
  * computed unless Prometheus asks.
  */
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MasterStatus } from '../master/control.js';
 
 export function createMasterMetrics(status: () => MasterStatus): Registry {
@@ -54,6 +54,7 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
           for (const p of pools) {
             this.inc({ cluster, backend: p.backend, state: 'open' }, p.open);
             this.inc({ cluster, backend: p.backend, state: 'idle' }, p.idle);
+            this.inc({ cluster, backend: p.backend, state: 'busy' }, Math.max(0, p.open - p.idle));
             this.inc({ cluster, backend: p.backend, state: 'waiting' }, p.waiting);
           }
         }
@@ -67,6 +68,72 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
       for (const w of status().workers) {
         for (const [cluster, pools] of Object.entries(w.pools)) for (const p of pools) this.inc({ cluster, backend: p.backend }, p.acquireTimeouts);
       }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_sessions_active', help: 'Client sessions open, over all workers.', registers: [registry],
+    collect() {
+      this.set(status().workers.reduce((n, w) => n + w.connections, 0));
+    },
+  });
+  // Pool waits are counted by each worker since it started; the master turns them into
+  // counters that never go back (a worker that exits takes only its last second with it).
+  const lastWait = new Map<string, { waits: number; waitMs: number }>();
+  // Registered first, so its collect (run at each scrape, in registration order) updates both.
+  const waitSeconds = new Counter({ name: 'dbmesh_pool_wait_seconds_total', help: 'Time statements spent waiting for a backend connection, by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [] });
+  new Counter({
+    name: 'dbmesh_pool_waits_total', help: 'Statements that waited for a backend connection (the pool was at its limit), by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      const seen = new Set<string>();
+      for (const w of status().workers) {
+        for (const [cluster, pools] of Object.entries(w.pools)) {
+          for (const p of pools) {
+            const key = `${w.pid}\0${cluster}\0${p.backend}`;
+            seen.add(key);
+            const now = { waits: p.waits ?? 0, waitMs: p.waitMs ?? 0 };
+            const before = lastWait.get(key) ?? { waits: 0, waitMs: 0 };
+            if (now.waits > before.waits) this.inc({ cluster, backend: p.backend }, now.waits - before.waits);
+            if (now.waitMs > before.waitMs) waitSeconds.inc({ cluster, backend: p.backend }, (now.waitMs - before.waitMs) / 1000);
+            lastWait.set(key, now);
+          }
+        }
+      }
+      for (const key of lastWait.keys()) if (!seen.has(key)) lastWait.delete(key);
+    },
+  });
+  registry.registerMetric(waitSeconds);
+  new Gauge({
+    name: 'dbmesh_backend_up', help: 'Whether a backend answers the monitor (1) or not (0), by cluster, backend and role (primary: writable), as the first ready worker saw it.', labelNames: ['cluster', 'backend', 'role'], registers: [registry],
+    collect() {
+      this.reset();
+      const w = status().workers.find((x) => x.state === 'ready' && x.backends !== undefined);
+      for (const [cluster, list] of Object.entries(w?.backends ?? {})) {
+        for (const b of list) this.set({ cluster, backend: b.id, role: b.writable ? 'primary' : 'replica' }, b.up ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_backend_lag_seconds', help: 'Replication lag of each replica (seconds behind its primary; -1 when replication is stopped), as the first ready worker saw it.', labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      this.reset();
+      const w = status().workers.find((x) => x.state === 'ready' && x.backends !== undefined);
+      for (const [cluster, list] of Object.entries(w?.backends ?? {})) {
+        for (const b of list) if (b.up && b.lagSeconds !== null) this.set({ cluster, backend: b.id }, b.lagSeconds);
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_supervisor_worker_crashes', help: 'Workers that exited unasked (and were restarted) since the master started.', registers: [registry],
+    collect() {
+      this.set(status().counts?.workerCrashes ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_supervisor_upgrades', help: 'Upgrades and rollbacks since the master started, by result (ok, failed).', labelNames: ['result'], registers: [registry],
+    collect() {
+      const c = status().counts;
+      this.set({ result: 'ok' }, c?.upgradesOk ?? 0);
+      this.set({ result: 'failed' }, c?.upgradesFailed ?? 0);
     },
   });
   new Gauge({

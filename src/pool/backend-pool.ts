@@ -49,6 +49,9 @@ export interface PoolStats {
   readonly waiting: number;
   readonly opened: number;
   readonly acquireTimeouts: number;
+  /** Acquires that waited for a connection, and their total wait in ms (since the worker started). */
+  readonly waits?: number;
+  readonly waitMs?: number;
 }
 
 /** How long a prepared-statement budget learnt from a 1461 holds. */
@@ -76,6 +79,9 @@ export class BackendPool {
   private idleCount = 0;
   private opened = 0;
   private acquireTimeouts = 0;
+  /** Acquires that had to wait for a connection, and their total wait (ms). */
+  private waits = 0;
+  private waitMs = 0;
   private closed = false;
 
   constructor(
@@ -134,10 +140,19 @@ export class BackendPool {
       return this.openConn(shape, schema);
     }
     return new Promise((resolve, reject) => {
-      const w: Waiter = { shape, schema, noSchema: exactSchema && schema === null, since: Date.now(), resolve, reject, timer: null };
+      const since = Date.now();
+      const done = (): void => {
+        this.waits++;
+        this.waitMs += Date.now() - since;
+      };
+      const w: Waiter = {
+        shape, schema, noSchema: exactSchema && schema === null, since,
+        resolve: (c) => { done(); resolve(c); }, reject: (e) => { done(); reject(e); }, timer: null,
+      };
       w.timer = setTimeout(() => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
+        done();
         this.acquireTimeouts++;
         reject(new PoolExhausted(this.id, this.limit, Date.now() - w.since));
       }, this.settings.acquireTimeoutMs);
@@ -344,7 +359,10 @@ export class BackendPool {
   }
 
   stats(): PoolStats {
-    return { backend: this.id, open: this.open, idle: this.idleCount, waiting: this.waiters.length, opened: this.opened, acquireTimeouts: this.acquireTimeouts };
+    return {
+      backend: this.id, open: this.open, idle: this.idleCount, waiting: this.waiters.length, opened: this.opened,
+      acquireTimeouts: this.acquireTimeouts, waits: this.waits, waitMs: this.waitMs,
+    };
   }
 
   // ------------------------------------------------------------------------------------------

@@ -103,6 +103,12 @@ export class ResponseScanner {
   /** From the last OK of a Result response: affected rows and last insert id (0 when none). */
   affectedRows = 0;
   insertId: number | bigint = 0;
+  /** Rows in the response's result sets (statistics). */
+  rows = 0;
+  /** Affected rows summed over the response's OKs (a multi-statement's are added up). */
+  affectedTotal = 0;
+  /** The error number of the response's ERR, or 0. */
+  errno = 0;
   /** SERVER_SESSION_STATE_CHANGED was set in a classic EOF of this response (which state, it cannot say). */
   eofStateChanged = false;
   private phase = Phase.Idle;
@@ -178,6 +184,9 @@ export class ResponseScanner {
     this.resultSet = false;
     this.affectedRows = 0;
     this.insertId = 0;
+    this.rows = 0;
+    this.affectedTotal = 0;
+    this.errno = 0;
     this.eofStateChanged = false;
     this.doneAtEnd = false;
     this.continuation = false;
@@ -461,7 +470,7 @@ export class ResponseScanner {
           this.considerOk(buf, off, avail, flags);
           this.endOfResult(flags);
         } else if (first === ERR_HEADER) {
-          this.failed = true;
+          this.onErr(buf, off, avail);
           this.results++;
           this.doneAtEnd = true;
         } else if (first === LOCAL_INFILE_HEADER) {
@@ -482,7 +491,7 @@ export class ResponseScanner {
         return;
       case Phase.ColumnsEof: {
         if (first === ERR_HEADER) {
-          this.failed = true;
+          this.onErr(buf, off, avail);
           this.results++;
           this.doneAtEnd = true;
           return;
@@ -499,7 +508,7 @@ export class ResponseScanner {
       }
       case Phase.Rows:
         if (first === ERR_HEADER) {
-          this.failed = true;
+          this.onErr(buf, off, avail);
           this.results++;
           this.doneAtEnd = true;
         }
@@ -513,7 +522,7 @@ export class ResponseScanner {
             if (flags >= 0 && (flags & SERVER_SESSION_STATE_CHANGED) !== 0) this.eofStateChanged = true;
             this.endOfResult(flags);
           }
-        }
+        } else this.rows++;
         return;
       case Phase.PrepareFirst:
         this.onPrepareOk(buf, off, avail, first);
@@ -540,7 +549,7 @@ export class ResponseScanner {
         if (first === ERR_HEADER || this.isTerminator(first)) this.doneAtEnd = true;
         return;
       case Phase.Single:
-        if (first === ERR_HEADER) this.failed = true;
+        if (first === ERR_HEADER) this.onErr(buf, off, avail);
         if (first === OK_HEADER) {
           const flags = okStatusFlags(buf, off, avail);
           if (flags >= 0) this.statusFlags = flags;
@@ -562,14 +571,20 @@ export class ResponseScanner {
     const idAt = lenencOut.pos;
     const id = peekLenenc(buf, idAt, end, lenencOut);
     this.affectedRows = rows;
+    this.affectedTotal += rows;
     // Ids past 2^53 (an 8-byte lenenc) are kept exact, as a bigint.
     if (id > Number.MAX_SAFE_INTEGER) this.insertId = buf.readBigUInt64LE(idAt + 1);
     else if (id > 0) this.insertId = id;
   }
 
+  private onErr(buf: Buffer, off: number, avail: number): void {
+    this.failed = true;
+    if (avail >= 3) this.errno = buf[off + 1]! | (buf[off + 2]! << 8);
+  }
+
   private onPrepareOk(buf: Buffer, off: number, avail: number, first: number): void {
     if (first !== OK_HEADER || avail < 9) {
-      if (first === ERR_HEADER) this.failed = true;
+      if (first === ERR_HEADER) this.onErr(buf, off, avail);
       this.doneAtEnd = true;
       return;
     }

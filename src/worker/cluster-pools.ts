@@ -76,6 +76,12 @@ export class ClusterPools {
     return c.primary;
   }
 
+  /** Whether `pool` is where the cluster's writes go (every backend of a tidb cluster is). No side effects. */
+  isPrimary(cluster: string, pool: BackendPool): boolean {
+    const c = this.clusters.get(cluster);
+    return c !== undefined && (c.config.type === 'tidb' || c.primary === pool);
+  }
+
   /** Where a read goes; null when no replica is usable (the caller then uses the primary). */
   read(cluster: string, includePrimary: boolean): BackendPool | null {
     const c = this.clusters.get(cluster);

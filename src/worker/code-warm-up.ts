@@ -27,7 +27,7 @@ const CLIENT_CAPS = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CO
 export async function warmUpCode(server: ProxyServer, timeoutMs: number): Promise<void> {
   const user = server.config.users[0];
   if (user === undefined) return;
-  const listener = net.createServer({ noDelay: true, pauseOnConnect: true }, (s) => server.accept(s));
+  const listener = net.createServer({ noDelay: true, pauseOnConnect: true }, (s) => server.accept(s, true));
   // exclusive: a port of this worker's own, not one the cluster master shares out.
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);

@@ -18,6 +18,10 @@ import { drainWorker } from './drain.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const STATS_INTERVAL_MS = 1000;
+/** How often digests and counters go to the master (it owns the totals). */
+const INSIGHT_INTERVAL_MS = 1000;
+/** How long an exiting worker may spend writing its queued capture / slow-log lines. */
+const LOG_FLUSH_MS = 2000;
 /** How long a new worker may spend opening backend connections before it reports ready. */
 const WARM_UP_LIMIT_MS = 3000;
 
@@ -116,6 +120,11 @@ export function runWorker(): void {
     void drain(msg.timeoutMs, false);
   });
 
+  channel.on('reopen-logs', (raw) => {
+    server?.insight.reopen();
+    channel.ack(raw.seq, true);
+  });
+
   channel.on('debug-alloc', (raw) => {
     // Test hook for the memory watchdog; inert unless explicitly enabled.
     if (process.env.DBMESH_DEBUG_HOOKS !== '1') return channel.ack(raw.seq, false, { error: 'debug hooks disabled' });
@@ -130,9 +139,18 @@ export function runWorker(): void {
   // would be lost.
   channel.post('hello', { version: VERSION, pid: process.pid });
 
+  /** Ship the statement digests and counters gathered since the last shipment. */
+  function shipInsight(): void {
+    if (server === null) return;
+    const delta = server.insight.drain();
+    if (delta.digests.length === 0 && delta.metrics === null && delta.logs.capture.written + delta.logs.capture.dropped + delta.logs.slow.written + delta.logs.slow.dropped === 0) return;
+    channel.post('insight', { delta });
+  }
+
   function startStats(): void {
+    setInterval(shipInsight, INSIGHT_INTERVAL_MS).unref();
     setInterval(() => {
-      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0, pinned: server?.pinnedByReason() ?? {}, pools: server?.pools.stats() ?? {}, warm: server?.pools.warmList() ?? [] });
+      channel.post('stats', { connections: server?.connectionCount ?? 0, draining, moved: 0, pinned: server?.pinnedByReason() ?? {}, pools: server?.pools.stats() ?? {}, warm: server?.pools.warmList() ?? [], backends: server?.backendFigures() ?? {} });
     }, STATS_INTERVAL_MS).unref();
   }
 
@@ -149,6 +167,9 @@ export function runWorker(): void {
     const moved = r.moved;
     const left = r.closedAtTimeout;
     log.info('worker drained', { sessions_moved: moved, sessions_closed_at_timeout: left });
+    // The last statements' digests and counters: an upgrade or replacement loses none.
+    await srv.insight.close(LOG_FLUSH_MS);
+    shipInsight();
     channel.post('drained', { moved, closed: left });
     // Let the IPC channel flush the last handoff messages before leaving.
     setImmediate(() => process.disconnect?.());

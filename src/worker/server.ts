@@ -19,6 +19,8 @@ import type { RemoteSession, SessionHost } from './session-host.js';
 import { ClusterPools } from './cluster-pools.js';
 import { BurstCollector } from './memory.js';
 import { pinReasons } from '../sql/pins.js';
+import { WorkerInsight } from '../insight/worker-insight.js';
+import type { BackendFigures } from '../ipc/messages.js';
 
 export interface ProxyServerOptions {
   /** High bits of every connection id this worker hands out (keeps ids unique across workers). */
@@ -43,8 +45,10 @@ export class ProxyServer implements SessionHost {
   /** Asks the master for a session held by another worker; null when standalone. */
   remoteLookup: ((id: number, kill: boolean) => Promise<RemoteSession | null>) | null = null;
   readonly pools: ClusterPools;
+  readonly insight: WorkerInsight;
 
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
+    this.insight = new WorkerInsight(config.observability, this.log);
     this.directory = new ReadOnlyProbeDirectory(config);
     this.pools = new ClusterPools(config, this.directory, this.log);
     this.idPrefix = opts.idPrefix ?? 0;
@@ -89,7 +93,8 @@ export class ProxyServer implements SessionHost {
     return this.sessions.get(id);
   }
 
-  accept(socket: net.Socket): void {
+  /** `internal`: dbmesh's own session (the code warm-up), kept out of statistics and the capture. */
+  accept(socket: net.Socket, internal = false): void {
     socket.on('error', () => {}); // errors are handled by the session; never crash the worker
     const limits = this.config.limits;
     if (this.draining || this.sessions.size >= limits.maxClientConnections || this.pending.size >= limits.maxPendingHandshakes) {
@@ -103,6 +108,7 @@ export class ProxyServer implements SessionHost {
     wrapped.socket.on('error', () => {});
     const id = this.allocateId();
     const session = new ClientSession(id, wrapped.socket, wrapped.input, this);
+    session.internal = internal;
     this.sessions.set(id, session);
     this.pending.add(session);
     session.greet();
@@ -177,6 +183,18 @@ export class ProxyServer implements SessionHost {
     return out;
   }
 
+  /** What the backend monitor last saw (for the master's metrics). */
+  backendFigures(): Record<string, BackendFigures[]> {
+    const out: Record<string, BackendFigures[]> = {};
+    for (const c of this.config.clusters) {
+      out[c.name] = this.directory.status(c.name).map((b) => ({
+        id: b.config.id, up: b.up, writable: b.writable,
+        lagSeconds: b.lagSeconds === null ? null : Number.isFinite(b.lagSeconds) ? b.lagSeconds : -1,
+      }));
+    }
+    return out;
+  }
+
   /** Sessions currently here (for handoff sweeps and stats). */
   allSessions(): IterableIterator<ClientSession> {
     return this.sessions.values();
@@ -185,6 +203,7 @@ export class ProxyServer implements SessionHost {
   /** Apply a new config snapshot to new sessions (running sessions keep theirs until they end). */
   async reconfigure(config: Config): Promise<void> {
     this.config = config;
+    this.insight.apply(config.observability);
     this.pools.setConfig(config);
     await this.directory.setConfig(config);
   }

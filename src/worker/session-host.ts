@@ -9,12 +9,15 @@ import type { Greeting } from '../protocol/handshake.js';
 import type { BackendDirectory } from './backends.js';
 import type { ClientSession } from './session.js';
 import type { ClusterPools } from './cluster-pools.js';
+import type { WorkerInsight } from '../insight/worker-insight.js';
 
 export interface SessionHost {
   readonly config: Config;
   readonly directory: BackendDirectory;
   readonly pools: ClusterPools;
   readonly log: Logger;
+  /** The after-statement observers (digests, metrics, slow log, capture). */
+  readonly insight: WorkerInsight;
   /** Cluster whose greeting is shown before the user is known. */
   defaultCluster(): string;
   offeredCapabilities(greeting: Greeting | null): number;

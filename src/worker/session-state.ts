@@ -24,6 +24,8 @@ export interface SessionStatement {
   types: Buffer | null;
   /** A prepared `KILL <id>`: dbmesh runs it (the id is dbmesh's); it is never prepared on a server. */
   readonly kill: KillStatement | null;
+  /** Its fingerprint (statement digests), computed at its first execute. */
+  fingerprint?: string | null;
 }
 
 /** MySQL's default max_prepared_stmt_count: a client that never closes statements stops here. */

@@ -29,6 +29,7 @@ import { killById } from './kill-command.js';
 import { classifyKill } from '../sql/kill.js';
 import { CommandFailed, maybeRelease, withConn } from './session-lease.js';
 import { After, Phase, type ClientSession } from './session.js';
+import { beginStatement } from './session-insight.js';
 
 /** A prepare response (parameter and column definitions) larger than this is refused. */
 const MAX_PREPARE_RESPONSE = 16 * 1024 * 1024;
@@ -173,6 +174,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
   const st = statementOf(s, raw, at, 'mysqld_stmt_execute');
   if (st === null) return;
   if (st.kill !== null) return killById(s, s.host, st.kill.id, st.kill.scope, st.kill.modifier);
+  beginStatement(s, st.sql, st.facts, st);
   s.after = After.Execute;
   s.afterFacts = st.facts;
   s.afterStatement = st;

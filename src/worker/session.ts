@@ -65,6 +65,11 @@ import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } 
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
 import { applyEffects, trackedOk } from './session-effects.js';
+import { StatementRecord } from '../insight/statement-record.js';
+import { beginStatement, endStatement, statementSent } from './session-insight.js';
+
+/** The client library's "Lost connection to server during query": a statement the close cut short. */
+const CR_SERVER_LOST = 2013;
 
 export const enum Phase { Handshake, Connecting, Commands, Closed }
 
@@ -141,6 +146,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   mariadb = false;
 
   readonly state = new SessionState();
+  /** The statement in flight, for the observers (src/insight/): one record, refilled per statement. */
+  readonly stmt = new StatementRecord();
+  /** dbmesh's own session (code warm-up): its statements are not observed. */
+  internal = false;
+  private clientLabel: string | null = null;
   /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
   scramble: Buffer = Buffer.alloc(0);
   /** Connect attributes from the handshake, reused when the backend connection is reopened. */
@@ -200,6 +210,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   get remoteHost(): string {
     return this.client.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
+  }
+
+  /** The client's address and port, as logs and the capture show it. */
+  get clientAddress(): string {
+    return this.clientLabel ??= `${this.remoteHost}:${this.client.remotePort ?? 0}`;
   }
 
   get config(): Config {
@@ -508,6 +523,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Answer the command with an error and keep the session. */
   fail(e: CommandFailed, seq: number): void {
+    if (this.stmt.active) endStatement(this, e.payload !== null && e.payload.length >= 3 ? e.payload.readUInt16LE(1) : e.spec?.errno ?? 1, 0, 0);
     if (this.afterResponse !== null) void this.responseEnded(0, true);
     this.releaseHeldOutput();
     this.writeFailure(e, seq);
@@ -575,6 +591,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
     if (facts.kill && killBatch(this, this.host, sql)) return;
+    beginStatement(this, sql, facts, null);
     if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
       const m = STATE_CHANGE_RE.exec(sql);
       if (m !== null) this.state.clientTracksStateChange = /^(on|1|true)$/i.test(m[1]!);
@@ -636,6 +653,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.reportedGtid = null;
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
+      if (this.stmt.active) statementSent(this, conn);
     }
     conn.commands++;
     if (!conn.writeCommand(raw)) {
@@ -799,6 +817,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** The response is relayed: account for it, then take the next command. */
   private responseComplete(conn: BackendConn): void {
+    const sc = this.scanner;
+    if (this.stmt.active) endStatement(this, sc.failed ? sc.errno || 1 : 0, sc.rows, sc.affectedTotal);
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
       const now = performance.now();
@@ -972,6 +992,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
     }
     forgetStatements(this);
+    // A statement cut short by the close: the client never got its answer.
+    if (this.stmt.active) endStatement(this, CR_SERVER_LOST, this.scanner.rows, 0);
     if (this.afterResponse !== null) void this.responseEnded(0, true);
     this.releaseHeldOutput();
     if (reason === CloseReason.CLIENT_QUIT || reason === CloseReason.CLIENT_NETWORK) this.client.destroy();

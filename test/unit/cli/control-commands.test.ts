@@ -13,6 +13,7 @@ import winston from 'winston';
 import { DEFAULTS } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
+import type { DigestRow } from '../../../src/insight/digest-store.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = path.join(REPO, 'bin', 'dbmesh.js');
@@ -59,6 +60,12 @@ class TestControl implements MasterControl {
   async stop(): Promise<void> {
     this.calls.push('stop');
   }
+  digests(): DigestRow[] {
+    return [];
+  }
+
+  resetDigests(): void {}
+
   async metrics(): Promise<string> {
     return '';
   }

@@ -10,6 +10,7 @@ import { DEFAULTS, type AdminConfig } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import { adminConnectionCap, openFileLimit } from '../../../src/master/fd-budget.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
+import type { DigestRow } from '../../../src/insight/digest-store.js';
 
 const TOKEN = 's3cret-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -67,6 +68,12 @@ class TestControl implements MasterControl {
     this.calls.push('stop');
     return this.stopImpl();
   }
+  digests(): DigestRow[] {
+    return [];
+  }
+
+  resetDigests(): void {}
+
   async metrics(): Promise<string> {
     return '# TYPE dbmesh_workers gauge\ndbmesh_workers 1\n';
   }
