@@ -1,7 +1,7 @@
 /**
  * The HTTP client side of the admin API for the commands that act on a running master
- * (status, reload, upgrade, rollback, stop): find the master through the config file's
- * admin section, call it with the bearer token, and turn transport failures into one
+ * (status, reload, upgrade, rollback, stop, digests, top): find the master through the config
+ * file's admin section, call it with the bearer token, and turn transport failures into one
  * clear line on stderr and an exit code.
  */
 import { ConfigError, loadConfigFile } from '../config/index.js';
@@ -80,20 +80,23 @@ export async function adminFetch(
   target: AdminTarget,
   method: 'GET' | 'POST',
   path: string,
-  opts: { body?: unknown; stream?: boolean } = {},
+  opts: { body?: unknown; stream?: boolean; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { authorization: `Bearer ${target.token}` };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+  const signals = opts.stream === true ? [] : [AbortSignal.timeout(timeoutMs)];
+  if (opts.signal !== undefined) signals.push(opts.signal);
   let res: Response;
   try {
     res = await fetch(`http://${hostPort(target)}${path}`, {
       method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: opts.stream === true ? undefined : AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: signals.length <= 1 ? signals[0] : AbortSignal.any(signals),
     });
   } catch (err) {
-    throw unreachable(target, err);
+    throw unreachable(target, err, timeoutMs);
   }
   if (res.status === 401) {
     await res.body?.cancel();
@@ -102,10 +105,11 @@ export async function adminFetch(
   return res;
 }
 
-function unreachable(target: AdminTarget, err: unknown): CliFailure {
+function unreachable(target: AdminTarget, err: unknown, timeoutMs: number): CliFailure {
   if ((err as Error).name === 'TimeoutError') {
-    return new CliFailure(`the dbmesh master at ${hostPort(target)} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s (config: ${target.configFile})`);
+    return new CliFailure(`the dbmesh master at ${hostPort(target)} did not answer within ${timeoutMs / 1000} s (config: ${target.configFile})`);
   }
+  if ((err as Error).name === 'AbortError') return new CliFailure('the request to the master was cancelled');
   const cause = (err as { cause?: { code?: string; errors?: { code?: string }[]; message?: string } }).cause;
   if (cause?.message === 'bad port') {
     // fetch (WHATWG) never connects to some ports (6000, 6665-6669, 10080, ...).

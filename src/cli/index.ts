@@ -2,7 +2,8 @@
  * cli/ owns the `dbmesh` command line: argument parsing, human-readable output, exit codes.
  * Commands that act on a running master go through the admin API only; `start` is the one
  * command that runs dbmesh itself. It may import config/, observability/ and errors/, and
- * reaches the runtime only through a dynamic import (see commands/start.ts).
+ * reaches the runtime only through a dynamic import (see commands/start.ts), and the admin
+ * API's own types and constants (master/control.ts, insight/digest-store.ts).
  *
  * Exit codes: 0 ok, 1 unexpected failure or usage error, 2 invalid or unreadable config,
  * 3 (`start`) an address to listen on is in use or not allowed.
@@ -11,11 +12,13 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
 import { configCommand } from './commands/config-validate.js';
+import { digestsCommand } from './commands/digests.js';
 import { reloadCommand } from './commands/reload.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { stopCommand } from './commands/stop.js';
+import { topCommand } from './commands/top.js';
 import { upgradeCommand } from './commands/upgrade.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -42,6 +45,8 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(reloadCommand())
     .addCommand(upgradeCommand())
     .addCommand(rollbackCommand())
+    .addCommand(digestsCommand())
+    .addCommand(topCommand())
     .addCommand(configCommand());
   await program.parseAsync(argv);
 }
