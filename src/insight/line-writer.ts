@@ -51,6 +51,13 @@ const OPEN_RETRY_MS = 1000;
 const PIPE_FULL_FIRST_RETRY_MS = 10;
 const PIPE_FULL_MAX_RETRY_MS = 1000;
 const PROBLEM_INTERVAL_MS = 10_000;
+/**
+ * Lines wait this long for more before a write, unless EAGER_BYTES are queued: at tens of
+ * thousands of lines a second, a write per event-loop turn would cost a thread-pool round
+ * trip and a system call every few lines; gathered, it is one per LINGER_MS.
+ */
+const LINGER_MS = 25;
+const EAGER_BYTES = 64 * 1024;
 
 /** opening: closing the old fd, open() or fstat() in flight. broken: no fd, see nextOpenAt. */
 type State = 'opening' | 'open' | 'broken' | 'closed';
@@ -67,6 +74,10 @@ export class LineWriter {
   private busy = false;
   private afterClose: AfterClose = 'finish';
   private flushScheduled = false;
+  /** Waiting LINGER_MS for more lines before the next write. */
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** The queued lines may go now (they waited LINGER_MS, or there are EAGER_BYTES of them). */
+  private ripe = false;
   private reopenWanted = false;
   private nextOpenAt = 0;
   /** Whole lines being handed to the kernel, possibly in several writes. */
@@ -113,12 +124,29 @@ export class LineWriter {
     const size = Buffer.byteLength(line) + 1;
     if (this.queuedBytes + size > this.maxQueueBytes) return this.overflow();
     this.queue.push(line, size);
-    if (!this.flushScheduled && !this.busy) {
-      this.flushScheduled = true;
-      setImmediate(this.onImmediate);
-    }
+    this.schedule();
     return true;
   }
+
+  /** Lines are queued: write them after LINGER_MS, or at once when enough are queued. */
+  private schedule(): void {
+    if (this.queue.bytes >= EAGER_BYTES) this.ripe = true;
+    if (this.ripe) {
+      if (!this.flushScheduled && !this.busy) {
+        this.flushScheduled = true;
+        setImmediate(this.onImmediate);
+      }
+    } else if (this.lingerTimer === null) {
+      this.lingerTimer = setTimeout(this.onLinger, LINGER_MS);
+      this.lingerTimer.unref();
+    }
+  }
+
+  private readonly onLinger = (): void => {
+    this.lingerTimer = null;
+    this.ripe = true;
+    this.pump();
+  };
 
   /** Close the current fd after the in-flight write and open the path again (logrotate). */
   reopen(): void {
@@ -130,7 +158,9 @@ export class LineWriter {
   /** Resolves once everything accepted so far is handed to the kernel or dropped. */
   drained(): Promise<void> {
     if (this.isSettled()) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    const p = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    this.pump(); // a waiter does not wait for LINGER_MS
+    return p;
   }
 
   /**
@@ -162,7 +192,14 @@ export class LineWriter {
       if (this.reopenWanted) return this.closeFd('reopen');
     }
     if (this.retryTimer !== null) return; // the pipe was full: the timer pumps
-    if (this.batch === null) this.takeBatch();
+    if (this.batch === null && !this.ripe && this.closing === null && this.drainWaiters.length === 0) {
+      if (this.queue.length > 0) this.schedule(); // gather more (LINGER_MS)
+      return;
+    }
+    if (this.batch === null) {
+      this.takeBatch();
+      if (this.queue.length === 0) this.ripe = false;
+    }
     if (this.batch !== null) this.writeBatch();
     else this.settleDrained();
   }
@@ -285,6 +322,8 @@ export class LineWriter {
   };
 
   private finish(): void {
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
     this.dropAll();
     this.state = 'closed';
     this.clearRetry();

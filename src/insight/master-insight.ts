@@ -21,7 +21,7 @@ const ROTATE_CHECK_MS = 1000;
 export class MasterInsight {
   readonly digests: DigestStore;
   private config: ObservabilityConfig;
-  private readonly statements: Counter<'kind' | 'route' | 'backend' | 'user'>;
+  private readonly statements: Counter<'kind' | 'route' | 'cluster' | 'backend' | 'user'>;
   private readonly errors: Counter<'errno'>;
   private readonly rowsSent: Counter;
   private readonly rowsAffected: Counter;
@@ -36,7 +36,7 @@ export class MasterInsight {
     this.config = config;
     this.digests = new DigestStore(config.digests.max);
     const registers = [registry];
-    this.statements = new Counter({ name: 'dbmesh_statements_total', help: 'Statements that ended (COM_QUERY and prepared executes), by kind, route, backend and user, over all workers since the master started.', labelNames: ['kind', 'route', 'backend', 'user'], registers });
+    this.statements = new Counter({ name: 'dbmesh_statements_total', help: 'Statements that ended (COM_QUERY and prepared executes), by kind, route, cluster, backend and user, over all workers since the master started.', labelNames: ['kind', 'route', 'cluster', 'backend', 'user'], registers });
     this.errors = new Counter({ name: 'dbmesh_statement_errors_total', help: 'Statements answered with an error, by error number (the server\'s or dbmesh\'s).', labelNames: ['errno'], registers });
     this.rowsSent = new Counter({ name: 'dbmesh_statement_rows_sent_total', help: 'Rows of result sets sent to clients.', registers });
     this.rowsAffected = new Counter({ name: 'dbmesh_statement_rows_affected_total', help: 'Rows the servers reported as affected.', registers });
@@ -84,7 +84,7 @@ export class MasterInsight {
       for (const row of m.statements) {
         if (!Array.isArray(row) || row.length < 5) continue;
         const n = Number(row[4]);
-        if (n > 0) this.statements.inc({ user: String(row[0]), backend: String(row[1]), kind: String(row[2]), route: String(row[3]) }, n);
+        if (n > 0) this.statements.inc({ user: String(row[0]), cluster: String(row[5] ?? ''), backend: String(row[1]), kind: String(row[2]), route: String(row[3]) }, n);
       }
     }
     if (Array.isArray(m.errors)) {

@@ -23,8 +23,24 @@ function ms(v: number): string {
   return String(Math.round(v * 1000) / 1000);
 }
 
+/** Date#toISOString costs ~0.4 µs: within one second only the milliseconds change. */
+let isoSecond = -1;
+let isoPrefix = '';
+
+/** ISO 8601 UTC with milliseconds, e.g. 2026-12-03T13:01:51.247Z. */
+export function isoTime(ms: number): string {
+  const t = Math.floor(ms);
+  const second = Math.floor(t / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20); // through the '.'
+  }
+  const milli = t - second * 1000;
+  return isoPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
+}
+
 function startIso(rec: StatementRecord): string {
-  return new Date(rec.endedAt - rec.durationMs).toISOString();
+  return isoTime(rec.endedAt - rec.durationMs);
 }
 
 /** observability.slowLog: ts, durationMs, user, schema, client, backend, rowsSent, rowsAffected, errno, digest, text. */

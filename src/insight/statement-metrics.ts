@@ -17,8 +17,8 @@ const CELLS = KINDS.length * ROUTES.length;
 
 /** The wire form of one interval (sparse: only what moved). */
 export interface MetricsDelta {
-  /** [user, backend, kind, route, count] */
-  readonly statements: [string, string, string, string, number][];
+  /** [user, backend, kind, route, count, cluster] */
+  readonly statements: [string, string, string, string, number, string][];
   /** [errno, count] */
   readonly errors: [number, number][];
   /** Per kind that ran: non-cumulative bucket counts (one per DURATION_BUCKETS entry, then +Inf), sum in seconds. */
@@ -28,7 +28,8 @@ export interface MetricsDelta {
 }
 
 export class StatementMetrics {
-  private readonly byUser = new Map<string, Map<string, Float64Array>>();
+  /** user -> its cluster and, per backend, counts by kind and route */
+  private readonly byUser = new Map<string, { cluster: string; byBackend: Map<string, Float64Array> }>();
   private readonly errors = new Map<number, number>();
   private readonly durations = new Float64Array(KINDS.length * SLOTS);
   private readonly durationSums = new Float64Array(KINDS.length);
@@ -37,10 +38,10 @@ export class StatementMetrics {
   private moved = false;
 
   add(rec: StatementRecord): void {
-    let byBackend = this.byUser.get(rec.user);
-    if (byBackend === undefined) this.byUser.set(rec.user, byBackend = new Map());
-    let cells = byBackend.get(rec.backend);
-    if (cells === undefined) byBackend.set(rec.backend, cells = new Float64Array(CELLS));
+    let u = this.byUser.get(rec.user);
+    if (u === undefined) this.byUser.set(rec.user, u = { cluster: rec.cluster, byBackend: new Map() });
+    let cells = u.byBackend.get(rec.backend);
+    if (cells === undefined) u.byBackend.set(rec.backend, cells = new Float64Array(CELLS));
     const kind = KIND_INDEX[rec.kind];
     const cell = kind * ROUTES.length + ROUTE_INDEX[rec.route];
     cells[cell] = cells[cell]! + 1;
@@ -59,12 +60,12 @@ export class StatementMetrics {
   /** The interval's counts (null when nothing ran), then zero. */
   drain(): MetricsDelta | null {
     if (!this.moved) return null;
-    const statements: [string, string, string, string, number][] = [];
-    for (const [user, byBackend] of this.byUser) {
+    const statements: [string, string, string, string, number, string][] = [];
+    for (const [user, { cluster, byBackend }] of this.byUser) {
       for (const [backend, cells] of byBackend) {
         for (let i = 0; i < CELLS; i++) {
           const n = cells[i]!;
-          if (n > 0) statements.push([user, backend, KINDS[Math.floor(i / ROUTES.length)]!, ROUTES[i % ROUTES.length]!, n]);
+          if (n > 0) statements.push([user, backend, KINDS[Math.floor(i / ROUTES.length)]!, ROUTES[i % ROUTES.length]!, n, cluster]);
         }
       }
     }

@@ -24,6 +24,8 @@ export class StatementRecord {
   prepared = false;
   sessionId = 0;
   user = '';
+  /** The user's cluster (backend ids are unique within a cluster only). */
+  cluster = '';
   schema: string | null = null;
   client = '';
   inTransaction = false;

@@ -76,32 +76,30 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
       this.set(status().workers.reduce((n, w) => n + w.connections, 0));
     },
   });
-  // Pool waits are counted by each worker since it started; the master turns them into
-  // counters that never go back (a worker that exits takes only its last second with it).
+  // Pool waits are counted by each worker since it started; the master folds them into
+  // counters that never go back, every second (a worker that exits takes at most its last
+  // second of waits with it).
   const lastWait = new Map<string, { waits: number; waitMs: number }>();
-  // Registered first, so its collect (run at each scrape, in registration order) updates both.
-  const waitSeconds = new Counter({ name: 'dbmesh_pool_wait_seconds_total', help: 'Time statements spent waiting for a backend connection, by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [] });
-  new Counter({
-    name: 'dbmesh_pool_waits_total', help: 'Statements that waited for a backend connection (the pool was at its limit), by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [registry],
-    collect() {
-      const seen = new Set<string>();
-      for (const w of status().workers) {
-        for (const [cluster, pools] of Object.entries(w.pools)) {
-          for (const p of pools) {
-            const key = `${w.pid}\0${cluster}\0${p.backend}`;
-            seen.add(key);
-            const now = { waits: p.waits ?? 0, waitMs: p.waitMs ?? 0 };
-            const before = lastWait.get(key) ?? { waits: 0, waitMs: 0 };
-            if (now.waits > before.waits) this.inc({ cluster, backend: p.backend }, now.waits - before.waits);
-            if (now.waitMs > before.waitMs) waitSeconds.inc({ cluster, backend: p.backend }, (now.waitMs - before.waitMs) / 1000);
-            lastWait.set(key, now);
-          }
+  const waits = new Counter({ name: 'dbmesh_pool_waits_total', help: 'Statements that waited for a backend connection (the pool was at its limit), by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [registry] });
+  const waitSeconds = new Counter({ name: 'dbmesh_pool_wait_seconds_total', help: 'Time statements spent waiting for a backend connection, by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [registry] });
+  const foldWaits = (): void => {
+    const seen = new Set<string>();
+    for (const w of status().workers) {
+      for (const [cluster, pools] of Object.entries(w.pools)) {
+        for (const p of pools) {
+          const key = `${w.pid}\0${cluster}\0${p.backend}`;
+          seen.add(key);
+          const now = { waits: p.waits ?? 0, waitMs: p.waitMs ?? 0 };
+          const before = lastWait.get(key) ?? { waits: 0, waitMs: 0 };
+          if (now.waits > before.waits) waits.inc({ cluster, backend: p.backend }, now.waits - before.waits);
+          if (now.waitMs > before.waitMs) waitSeconds.inc({ cluster, backend: p.backend }, (now.waitMs - before.waitMs) / 1000);
+          lastWait.set(key, now);
         }
       }
-      for (const key of lastWait.keys()) if (!seen.has(key)) lastWait.delete(key);
-    },
-  });
-  registry.registerMetric(waitSeconds);
+    }
+    for (const key of lastWait.keys()) if (!seen.has(key)) lastWait.delete(key);
+  };
+  setInterval(foldWaits, 1000).unref();
   new Gauge({
     name: 'dbmesh_backend_up', help: 'Whether a backend answers the monitor (1) or not (0), by cluster, backend and role (primary: writable), as the first ready worker saw it.', labelNames: ['cluster', 'backend', 'role'], registers: [registry],
     collect() {
@@ -122,18 +120,33 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
       }
     },
   });
-  new Gauge({
-    name: 'dbmesh_supervisor_worker_crashes', help: 'Workers that exited unasked (and were restarted) since the master started.', registers: [registry],
+  // Counts the supervisor keeps since the master started, exposed as counters (they only grow).
+  const grow = (c: Counter<string>, labels: Record<string, string>, now: number, key: string, last: Map<string, number>): void => {
+    const before = last.get(key) ?? 0;
+    if (now > before) c.inc(labels, now - before);
+    last.set(key, now);
+  };
+  const lastCounts = new Map<string, number>();
+  new Counter({
+    name: 'dbmesh_supervisor_worker_crashes_total', help: 'Workers that exited unasked (and were restarted) since the master started.', registers: [registry],
     collect() {
-      this.set(status().counts?.workerCrashes ?? 0);
+      grow(this, {}, status().counts?.workerCrashes ?? 0, 'crashes', lastCounts);
+    },
+  });
+  new Counter({
+    name: 'dbmesh_supervisor_upgrades_total', help: 'Upgrades and rollbacks since the master started, by result (ok, failed).', labelNames: ['result'], registers: [registry],
+    collect() {
+      const c = status().counts;
+      grow(this, { result: 'ok' }, c?.upgradesOk ?? 0, 'ok', lastCounts);
+      grow(this, { result: 'failed' }, c?.upgradesFailed ?? 0, 'failed', lastCounts);
     },
   });
   new Gauge({
-    name: 'dbmesh_supervisor_upgrades', help: 'Upgrades and rollbacks since the master started, by result (ok, failed).', labelNames: ['result'], registers: [registry],
+    name: 'dbmesh_watchdog_limit_bytes', help: 'The memory watchdog\'s limits on each worker\'s RSS (soft: replaced gracefully; hard: killed).', labelNames: ['limit'], registers: [registry],
     collect() {
-      const c = status().counts;
-      this.set({ result: 'ok' }, c?.upgradesOk ?? 0);
-      this.set({ result: 'failed' }, c?.upgradesFailed ?? 0);
+      const w = status().watchdog;
+      this.set({ limit: 'soft' }, w.softLimitBytes);
+      this.set({ limit: 'hard' }, w.hardLimitBytes);
     },
   });
   new Gauge({

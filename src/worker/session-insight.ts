@@ -26,6 +26,7 @@ export function beginStatement(s: ClientSession, sql: string, facts: StatementFa
   r.fingerprint = prepared === null ? null : (prepared.fingerprint ??= s.host.insight.wantsFingerprint ? fingerprint(sql) : null);
   r.sessionId = s.id;
   r.user = s.user!.name;
+  r.cluster = s.user!.cluster;
   r.schema = s.state.schema;
   r.client = s.clientAddress;
   r.inTransaction = s.inTransaction;

@@ -135,3 +135,14 @@ describe('insight: master digest store', () => {
     expect(store.query()).to.deep.equal([]);
   });
 });
+
+describe('insight: log line timestamps', () => {
+  it('isoTime equals Date#toISOString for any millisecond', async () => {
+    const { isoTime } = await import('../../../src/insight/statement-lines.js');
+    fc.assert(fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.double({ min: 0, max: 0.999, noNaN: true }), (ms, frac) => {
+      expect(isoTime(ms + frac)).to.equal(new Date(ms).toISOString());
+    }));
+    // one second after another (the cached prefix changes)
+    for (let ms = 1_700_000_000_990; ms < 1_700_000_001_020; ms++) expect(isoTime(ms)).to.equal(new Date(ms).toISOString());
+  });
+});
