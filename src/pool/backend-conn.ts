@@ -87,6 +87,18 @@ export class BackendConn {
   /** The session that used it last. */
   lastSession = 0;
   /**
+   * The session whose LAST_INSERT_ID() the server holds on this connection (it inserted an
+   * auto-increment row or called LAST_INSERT_ID(expr) here); 0: none since it opened or was
+   * reset, so the server's value is 0.
+   */
+  insertIdSession = 0;
+  /**
+   * A reset left the schema selected but its character set and collation
+   * (character_set_database, collation_database) at the server's defaults: select it again
+   * before a session uses it.
+   */
+  schemaStale = false;
+  /**
    * Commands sent on it so far: a session whose previous statement ran here knows the
    * connection's LAST_INSERT_ID()/ROW_COUNT() are still its own when nothing ran since.
    */
@@ -234,6 +246,8 @@ export class BackendConn {
     this.stateKey = '';
     this.needsReset = false;
     this.gtidTracking = false;
+    this.insertIdSession = 0;
+    this.schemaStale = this.schema !== null;
   }
 
   /** For hand-off: the statement cache as plain data. */

@@ -4,7 +4,7 @@
  * connection's owner is swapped for the exchange and put back after it. Responses are small
  * and collected whole, up to a bound.
  */
-import { CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_QUERY, ERR_HEADER, MAX_PACKET_PAYLOAD } from '../protocol/constants.js';
+import { CLIENT_DEPRECATE_EOF, CLIENT_SESSION_TRACK, COM_QUERY, ERR_HEADER, MAX_PACKET_PAYLOAD, SESSION_STATUS_FLAGS } from '../protocol/constants.js';
 import { PacketAssembler, frame, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner } from '../protocol/response-scanner.js';
 import { decodeErr, type ErrFields } from '../protocol/responses.js';
@@ -62,7 +62,7 @@ export function exchange(conn: BackendConn, payload: Buffer, kind: ResponseKind,
         }
         const packets: Packet[] = [];
         for (let p = assembler.next(); p !== null; p = assembler.next()) packets.push(p);
-        if (scanner.statusFlags >= 0) conn.statusFlags = scanner.statusFlags;
+        if (scanner.statusFlags >= 0) conn.statusFlags = scanner.statusFlags & SESSION_STATUS_FLAGS;
         const first = packets[0];
         if (first !== undefined && first.payload[0] === ERR_HEADER) {
           return finish(new ExchangeError(decodeErr(first.payload), Buffer.from(first.payload)));

@@ -107,6 +107,12 @@ export const SERVER_QUERY_WAS_SLOW = 0x0800;
 export const SERVER_PS_OUT_PARAMS = 0x1000;
 export const SERVER_STATUS_IN_TRANS_READONLY = 0x2000;
 export const SERVER_SESSION_STATE_CHANGED = 0x4000;
+/**
+ * The status flags that describe the session (transaction, autocommit, SQL mode), as opposed
+ * to one response (more results, cursor, slow query, state changed...): only these may be
+ * remembered past the response and repeated in an OK dbmesh writes itself.
+ */
+export const SESSION_STATUS_FLAGS = SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_NO_BACKSLASH_ESCAPES | SERVER_STATUS_IN_TRANS_READONLY;
 
 // --- Session state tracking (CLIENT_SESSION_TRACK) ---
 export const SESSION_TRACK_SYSTEM_VARIABLES = 0x00;

@@ -119,6 +119,9 @@ export function killsInBatch(sql: string): Batch | 'refuse' {
       continue;
     }
     statements++;
+    // A stored program's body (CREATE PROCEDURE ... KILL x, BEGIN NOT ATOMIC ... END) is
+    // defined or run by the server later, not split here: its KILLs are not this text's.
+    if (k === TK_WORD && startsProgram(lx)) return kills.length === 0 ? { statements: 0, kills } : 'refuse';
     if (k === TK_WORD && lx.is('KILL')) {
       if (inExec) return 'refuse';
       const one = killStatementAt(lx, statements - 1);
@@ -129,6 +132,18 @@ export function killsInBatch(sql: string): Batch | 'refuse' {
     k = lx.kind;
   }
   return { statements, kills };
+}
+
+/**
+ * `lx` is on a statement's first word: whether the statement holds a stored-program body
+ * (CREATE/ALTER of a procedure, function, trigger, event or package, or a BEGIN NOT ATOMIC
+ * block). CREATE and ALTER are taken whole (a CREATE TABLE holds no KILL either); `lx` moves on.
+ */
+function startsProgram(lx: Lexer): boolean {
+  if (lx.is('CREATE') || lx.is('ALTER')) return true;
+  if (!lx.is('BEGIN')) return false;
+  lx.next();
+  return lx.kind === TK_WORD && lx.is('NOT');
 }
 
 /** `lx` is on KILL: the statement, null when it is not about a connection id, or 'refuse'. */

@@ -35,6 +35,11 @@ export interface SessionValues {
 /** Words that end a select list at their depth. */
 const AFTER_SELECT_LIST = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'UNION', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'EXCEPT', 'INTERSECT', 'OFFSET', 'FETCH', 'RETURNING']);
 
+/** The statement sets LAST_INSERT_ID() itself (LAST_INSERT_ID(expr), SET STATEMENT last_insert_id = ... FOR). */
+export function setsLastInsertId(sql: string): boolean {
+  return SETS_LAST_INSERT_ID.test(sql);
+}
+
 /** `sql` with the session's values written in, or null when nothing was replaced. */
 export function rewriteSessionFunctions(sql: string, v: SessionValues): string | null {
   if (!MAY_CONTAIN.test(sql)) return null;

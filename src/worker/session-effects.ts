@@ -37,7 +37,10 @@ export function trackedOk(s: ClientSession, payload: Buffer): Buffer | null {
       if (r.schema !== undefined) {
         const db = r.schema === '' ? null : r.schema;
         s.state.schema = db;
-        if (s.lease !== null) s.lease.schema = db;
+        if (s.lease !== null) {
+          s.lease.schema = db;
+          s.lease.schemaStale = false;
+        }
       }
       if (r.stateChanged) s.reportedStateChange = true;
       if (r.gtid !== null) s.reportedGtid = r.gtid;
@@ -108,9 +111,15 @@ export function applyEffects(s: ClientSession, conn: BackendConn): boolean {
           st.assign(s.afterAssign);
           conn.stateKey = st.stateKey;
         }
-        if (s.afterSchema !== null) st.schema = conn.schema = s.afterSchema;
+        if (s.afterSchema !== null) {
+          st.schema = conn.schema = s.afterSchema;
+          conn.schemaStale = false;
+        }
       }
-      if (sc.insertId > 0) st.lastInsertId = sc.insertId;
+      if (sc.insertId > 0) {
+        st.lastInsertId = sc.insertId;
+        conn.insertIdSession = s.id;
+      }
       if (s.reportedGtid !== null) st.noteGtid(s.reportedGtid);
       st.rowCount = sc.failed || sc.resultSet ? -1 : sc.affectedRows;
       if (facts.kind !== 'read' && facts.kind !== 'show' && facts.kind !== 'transaction-begin-read-only' && facts.mustUsePrimary) {
@@ -121,7 +130,7 @@ export function applyEffects(s: ClientSession, conn: BackendConn): boolean {
       }
       if (s.after === After.Execute) {
         st.pins &= ~PIN_LONG_DATA;
-        if (s.afterCursor && (s.statusFlags & SERVER_STATUS_CURSOR_EXISTS) !== 0) {
+        if (s.afterCursor && sc.statusFlags >= 0 && (sc.statusFlags & SERVER_STATUS_CURSOR_EXISTS) !== 0) {
           st.pins |= PIN_CURSOR;
           st.cursorStatement = s.afterStatement!.id;
         }
@@ -129,7 +138,10 @@ export function applyEffects(s: ClientSession, conn: BackendConn): boolean {
       break;
     }
     case After.InitDb:
-      if (!sc.failed) st.schema = conn.schema = s.afterSchema;
+      if (!sc.failed) {
+        st.schema = conn.schema = s.afterSchema;
+        conn.schemaStale = false;
+      }
       break;
     case After.Reset:
       if (!sc.failed) conn.afterReset();

@@ -55,7 +55,7 @@ function route(s: ClientSession, facts: StatementFacts): BackendPool | null | Co
 /** Whether a connection can run this session's next statement as it is. */
 function fits(s: ClientSession, conn: BackendConn): boolean {
   return !conn.needsReset && !conn.trackingPending && conn.stateKey === s.state.stateKey && (!s.causal || conn.gtidTracking) &&
-    conn.schema === s.state.schema;
+    conn.schema === s.state.schema && !conn.schemaStale;
 }
 
 export function take(s: ClientSession, conn: BackendConn, pool: BackendPool | null): void {
@@ -90,9 +90,10 @@ async function restore(s: ClientSession, conn: BackendConn): Promise<void> {
     conn.afterReset();
   }
   if (conn.trackingPending) await enableTracking(conn, t);
-  if (st.schema !== null && conn.schema !== st.schema) {
+  if (st.schema !== null && (conn.schema !== st.schema || conn.schemaStale)) {
     await exchange(conn, Buffer.concat([Buffer.from([COM_INIT_DB]), Buffer.from(st.schema, 'utf8')]), ResponseKind.Single, t);
     conn.schema = st.schema;
+    conn.schemaStale = false;
   }
   if (conn.stateKey !== st.stateKey) {
     for (const sql of st.replay()) await command(conn, sql, t);

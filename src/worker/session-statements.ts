@@ -21,7 +21,7 @@ import { PrepareResponseCollector, decodePrepareOk, paramTypes, parseExecute, se
 import { MalformedPacket } from '../protocol/codec.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
 import { PIN_BIG_STATEMENT, PIN_CURSOR, PIN_LONG_DATA } from '../sql/pins.js';
-import { rewriteSessionFunctions } from '../sql/rewrite-session-fns.js';
+import { rewriteSessionFunctions, setsLastInsertId } from '../sql/rewrite-session-fns.js';
 import type { BackendConn, CachedStatement } from '../pool/backend-conn.js';
 import { ExchangeError, exchange } from '../pool/conn-exchange.js';
 import { MAX_SESSION_STATEMENTS, localKill, statementKey, type SessionStatement } from './session-state.js';
@@ -203,6 +203,7 @@ export function execute(s: ClientSession, raw: Buffer, at: number): void {
 /** The text to run for `st` on `conn`: its own, or with the session's LAST_INSERT_ID()/ROW_COUNT()/CONNECTION_ID(). */
 function variantFor(s: ClientSession, conn: BackendConn, st: SessionStatement): { key: string; sql: string } {
   if (!SESSION_FN_RE.test(st.sql)) return st;
+  if (setsLastInsertId(st.sql)) conn.insertIdSession = s.id;
   const sql = rewriteSessionFunctions(st.sql, s.sessionValues(conn));
   return sql === null ? st : { key: statementKey(st.schema, sql), sql };
 }

@@ -35,7 +35,7 @@ import {
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
-  SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
+  SERVER_SESSION_STATE_CHANGED, SESSION_STATUS_FLAGS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 } from '../protocol/constants.js';
 import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner, type OkEditor, type RelaySink } from '../protocol/response-scanner.js';
@@ -44,7 +44,7 @@ import type { PrepareResponseCollector } from '../protocol/prepared.js';
 import { classify, type StatementFacts } from '../sql/classifier.js';
 import { PIN_SET_OPTION, PIN_TRACKING_SETTINGS } from '../sql/pins.js';
 import { sessionAssignments, type SessionAssignment } from '../sql/session-assignments.js';
-import { rewriteSessionFunctions, type SessionValues } from '../sql/rewrite-session-fns.js';
+import { rewriteSessionFunctions, setsLastInsertId, type SessionValues } from '../sql/rewrite-session-fns.js';
 import { useTarget } from '../sql/use-statement.js';
 import type { RouteSession } from '../routing/read-write.js';
 import type { BackendLoad } from '../routing/balancer.js';
@@ -605,6 +605,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       // LAST_INSERT_ID() / ROW_COUNT() belong to the connection: on another one, use ours.
       // CONNECTION_ID() is always ours (the id KILL takes).
       if (SESSION_FN_RE.test(sql)) {
+        if (setsLastInsertId(sql)) conn.insertIdSession = this.id;
         const rewritten = rewriteSessionFunctions(sql, this.sessionValues(conn));
         if (rewritten !== null) {
           const payload = Buffer.concat([Buffer.from([COM_QUERY]), Buffer.from(rewritten, 'utf8')]);
@@ -618,7 +619,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** What LAST_INSERT_ID(), ROW_COUNT() and CONNECTION_ID() are for this session on `conn`. Internal. */
   sessionValues(conn: BackendConn): SessionValues {
     const mine = this.ranLastOn(conn);
-    return { lastInsertId: mine ? null : this.state.lastInsertId, rowCount: mine ? null : this.state.rowCount, connectionId: this.id };
+    // ROW_COUNT() is the previous statement's: ours when it ran here. LAST_INSERT_ID() lasts
+    // until changed: ours only when this session set it here (or nobody did and ours is 0).
+    const id = this.state.lastInsertId;
+    const idMine = mine && (conn.insertIdSession === this.id || (conn.insertIdSession === 0 && (id === 0 || id === 0n)));
+    return { lastInsertId: idMine ? null : id, rowCount: mine ? null : this.state.rowCount, connectionId: this.id };
   }
 
   /**
@@ -798,7 +803,10 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
     this.awaiting = false;
     // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
-    if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & ~SERVER_SESSION_STATE_CHANGED;
+    // Only the flags that describe the session outlive the response: a batch that failed after
+    // a result set leaves MORE_RESULTS in the last status seen (an ERR has none), and an OK
+    // dbmesh writes later (the next client's login) must not repeat it.
+    if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & SESSION_STATUS_FLAGS;
     // An ERR carries no status flags: with autocommit off the failed statement may have
     // opened a transaction (its locks held), so the connection stays until an OK says.
     if (this.scanner.failed && (this.statusFlags & SERVER_STATUS_AUTOCOMMIT) === 0) this.statusFlags = conn.statusFlags |= SERVER_STATUS_IN_TRANS;

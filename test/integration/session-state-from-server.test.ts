@@ -14,7 +14,7 @@ import mysql from 'mysql2/promise';
 import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import { mariadbTest } from '../helpers/cli-clients.js';
+import { mariadb, mariadbTest } from '../helpers/cli-clients.js';
 import { DEFAULT_CLIENT_CAPS, HandClient } from '../helpers/hand-client.js';
 import { CLIENT_SESSION_TRACK, COM_QUERY } from '../../src/protocol/constants.js';
 
@@ -222,4 +222,67 @@ describe('session state from the server (session tracking on backend connections
       statements.forEach((sql, i) => expect(via[i], sql).to.equal(direct[i]));
     });
   }
+
+  // Found by MariaDB's mysql-test through dbmesh (docs/mysql-test.md causes 11 to 14).
+
+  it('a multi-statement that fails after a result set leaves no "more results" flag for the next client to log in on (mariadb CLI)', async () => {
+    const args = ['-uapp', '-papp_pw', DB];
+    const bad = await mariadb(mesh.port, args, { text: 'DELIMITER ||\nselect 1; selectz 2||\n' });
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.contain('1064');
+    for (let i = 0; i < 6; i++) {
+      const r = await mariadb(mesh.port, [...args, '-e', "select 'after' AS a"]);
+      expect(r.code, `client ${i}: ${r.stderr}`).to.equal(0);
+      expect(r.stdout).to.contain('after');
+    }
+  });
+
+  it('a new session never reads another session\'s LAST_INSERT_ID()', async () => {
+    const c = await connect(mesh.port);
+    await c.query('CREATE TABLE IF NOT EXISTS st_ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    await c.query('INSERT INTO st_ai (v) VALUES (1)');
+    const [[{ id }]] = await c.query('SELECT LAST_INSERT_ID() AS id') as unknown as [[{ id: number }]];
+    expect(Number(id)).to.be.greaterThan(0);
+    await c.end();
+    for (let i = 0; i < 6; i++) {
+      const n = await connect(mesh.port);
+      for (let k = 0; k < 3; k++) {
+        const [[row]] = await n.query('SELECT LAST_INSERT_ID() AS id') as unknown as [[{ id: number }]];
+        expect(Number(row.id), `session ${i}, statement ${k}`).to.equal(0);
+      }
+      await n.end();
+    }
+    const d = await connect(mesh.port);
+    await d.query('DROP TABLE st_ai');
+    await d.end();
+  });
+
+  it('the current schema\'s character set survives a reset of the pooled connection (character_set_database)', async () => {
+    await rootQuery(sb.primary, `DROP DATABASE IF EXISTS ${SCRATCH}; CREATE DATABASE ${SCRATCH} CHARACTER SET latin1 COLLATE latin1_swedish_ci; GRANT ALL ON ${SCRATCH}.* TO 'app'@'%'`);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const c = await connect(mesh.port, SCRATCH);
+        // Session state makes dbmesh reset the connection when it goes back to the pool.
+        await c.query("SET @st_mark = 1, SESSION sql_mode = 'ANSI'");
+        const [[row]] = await c.query('SELECT @@character_set_database AS cs, @@collation_database AS co') as unknown as [[{ cs: string; co: string }]];
+        expect(row, `session ${i}`).to.deep.equal({ cs: 'latin1', co: 'latin1_swedish_ci' });
+        await c.end();
+      }
+    } finally {
+      await rootQuery(sb.primary, `DROP DATABASE IF EXISTS ${SCRATCH}`);
+    }
+  });
+
+  it('KILL inside a stored program body is the server\'s: the CREATE is not refused and its body is not rewritten', async () => {
+    const c = await connect(mesh.port);
+    try {
+      await c.query('DROP PROCEDURE IF EXISTS st_killer');
+      await c.query('CREATE PROCEDURE st_killer(a INT) BEGIN DECLARE x INT DEFAULT 0; SET x = 1; KILL QUERY a; END');
+      const [[body]] = await c.query("SELECT ROUTINE_DEFINITION AS d FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = 'st_killer'") as unknown as [[{ d: string }]];
+      expect(body.d).to.contain('KILL QUERY a');
+      await c.query('DROP PROCEDURE st_killer');
+    } finally {
+      await c.end();
+    }
+  });
 });
