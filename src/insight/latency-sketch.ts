@@ -45,8 +45,9 @@ export class LatencySketch {
 
   /** Add another sketch's counts (exact). */
   merge(wire: SketchWire): void {
-    if (wire.length < 2) return;
     const lo = wire[0]!;
+    // A shipment from another release or a corrupt one: never let it size the array.
+    if (wire.length < 2 || !Number.isInteger(lo) || lo < 0 || lo + wire.length - 1 > MAX_INDEX + 1) return;
     for (let k = 1; k < wire.length; k++) {
       const n = wire[k]!;
       if (n > 0) this.addBucket(lo + k - 1, n);

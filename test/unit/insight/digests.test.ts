@@ -146,3 +146,14 @@ describe('insight: log line timestamps', () => {
     for (let ms = 1_700_000_000_990; ms < 1_700_000_001_020; ms++) expect(isoTime(ms)).to.equal(new Date(ms).toISOString());
   });
 });
+
+describe('insight: sketches from elsewhere', () => {
+  it('ignores a shipped sketch whose bucket range is impossible (never sizes its array from it)', () => {
+    const s = new LatencySketch();
+    s.add(1);
+    s.merge([1e9, 5]);
+    s.merge([-3, 1, 1]);
+    s.merge([0.5, 1]);
+    expect(s.count).to.equal(1);
+  });
+});
