@@ -35,7 +35,7 @@ import {
   COM_FIELD_LIST, COM_INIT_DB, COM_PING, COM_PROCESS_KILL, COM_QUERY, COM_QUIT, COM_REFRESH,
   COM_RESET_CONNECTION, COM_SET_OPTION, COM_STATISTICS, COM_STMT_CLOSE, COM_STMT_EXECUTE,
   COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, MAX_PACKET_PAYLOAD,
-  SERVER_SESSION_STATE_CHANGED, SESSION_STATUS_FLAGS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
+  SESSION_STATUS_FLAGS, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS,
 } from '../protocol/constants.js';
 import { PacketAssembler, frame, setSeq, type Packet } from '../protocol/framing.js';
 import { ResponseKind, ResponseScanner, type OkEditor, type RelaySink } from '../protocol/response-scanner.js';
@@ -802,8 +802,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     if (ended < 0) return;
     if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
     this.awaiting = false;
-    // SERVER_SESSION_STATE_CHANGED describes one OK; OKs dbmesh writes itself carry no state.
-    // Only the flags that describe the session outlive the response: a batch that failed after
+    // Only the flags that describe the session outlive the response (SESSION_STATE_CHANGED
+    // describes one OK; OKs dbmesh writes itself carry no state), and a batch that failed after
     // a result set leaves MORE_RESULTS in the last status seen (an ERR has none), and an OK
     // dbmesh writes later (the next client's login) must not repeat it.
     if (this.scanner.statusFlags >= 0) this.statusFlags = conn.statusFlags = this.scanner.statusFlags & SESSION_STATUS_FLAGS;
