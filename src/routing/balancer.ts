@@ -37,6 +37,18 @@ const WARMUP_SAMPLES = 8;
 const MIN_SAMPLE_MS = 0.01;
 /** Figure used when neither of the two compared backends is measured. It cancels out of the comparison. */
 const UNKNOWN_EWMA_MS = 1;
+/**
+ * How fast a figure nobody refreshes fades toward its fresher peer's (time constant). Shorter
+ * than EWMA_TAU_MS: a backend that lost every comparison (say, its first statement was slow)
+ * competes again within seconds, not tens of seconds, however little traffic there is.
+ */
+const FADE_TAU_MS = 2_000;
+/**
+ * Costs within this fraction of each other are a tie, won by the first (random) draw: equal
+ * backends share even a lone client's statements instead of the one with a hair's lower
+ * figure taking them all.
+ */
+const TIE_BAND = 0.25;
 /** Round robin forgets old ids once it holds this many. Ids only change on reload. */
 const MAX_RR_STATES = 1024;
 
@@ -138,7 +150,8 @@ function draw(c: readonly BackendLoad[], uniform: boolean, total: number, skip: 
 
 /**
  * Lower cost wins, where cost = EWMA × (outstanding + 1) / weight. Compared by cross-multiplying,
- * so weight 0 needs no special case. On a tie `a` wins; `a` is the first random draw.
+ * so weight 0 needs no special case. On a tie (costs within TIE_BAND) `a` wins; `a` is the
+ * first random draw.
  * If one figure is unknown, it takes the peer's figure, so a new backend competes on load
  * alone: it gets no burst and is not starved. The staler figure fades toward the fresher one.
  */
@@ -153,17 +166,17 @@ function cheaper(a: BackendLoad, b: BackendLoad, uniform: boolean): BackendLoad 
   else if (b.sampledAt < a.sampledAt) eb = fade(b0, a0, a.sampledAt - b.sampledAt);
   const wa = uniform ? 1 : weightOf(a);
   const wb = uniform ? 1 : weightOf(b);
-  return ea * (a.outstanding + 1) * wb <= eb * (b.outstanding + 1) * wa ? a : b;
+  return ea * (a.outstanding + 1) * wb <= eb * (b.outstanding + 1) * wa * (1 + TIE_BAND) ? a : b;
 }
 
 /**
  * A backend that loses every comparison gets no new samples, so its figure never changes.
  * Aging that figure toward its fresher peer's means that, once the number has had time to
- * go out of date (a 10x gap closes to 2x in about 22 s), any load on the peer sends a
+ * go out of date (a 10x gap closes to 2x in about 4.4 s), any load on the peer sends a
  * probe its way. Unlike aging toward 0, this causes no burst.
  */
 function fade(stale: number, fresh: number, ageMs: number): number {
-  return fresh + (stale - fresh) * Math.exp(-ageMs / EWMA_TAU_MS);
+  return fresh + (stale - fresh) * Math.exp(-ageMs / FADE_TAU_MS);
 }
 
 interface RrState {

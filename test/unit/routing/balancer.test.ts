@@ -263,6 +263,36 @@ describe('routing/balancer p2c-ewma', () => {
     expect(p2c.pick([fast, slow])).to.equal(slow); // 30 s later: faded to ~1.4 * 1 < 1 * 2
   });
 
+  it('spreads a lone client\'s statements (one at a time) over equal replicas, and lets a once-slow one earn traffic back within seconds', () => {
+    const p2c = createBalancer('p2c-ewma', seeded(7));
+    const [a, b] = backends(1, 1);
+    // Equal servers, figures a hair apart: one statement at a time, 10 ms apart.
+    a.observe(0.50, 0);
+    b.observe(0.52, 0);
+    const n = { a: 0, b: 0 };
+    let now = 0;
+    for (let i = 0; i < 400; i++) {
+      now += 10;
+      const pick = p2c.pick([a, b])!;
+      n[pick.id as 'a' | 'b']++;
+      pick.observe(pick === a ? 0.5 + (i % 3) * 0.01 : 0.52 - (i % 2) * 0.01, now);
+    }
+    expect(n.a).to.be.within(120, 280);
+    expect(n.b).to.be.within(120, 280);
+    // b's first statement was slow (a cold cache): 10x. After a few seconds of a alone, b is picked again.
+    const [c, d] = backends(1, 1);
+    c.observe(0.5, 0);
+    d.observe(5, 0);
+    let firstD = -1;
+    for (let t = 10; t <= 20_000 && firstD < 0; t += 10) {
+      const pick = p2c.pick([c, d])!;
+      if (pick === d) firstD = t;
+      else c.observe(0.5, t);
+    }
+    // 0.5 + 4.5 e^(-t/2 s) enters the tie band (0.625) after 2 s × ln 36, about 7.2 s.
+    expect(firstD, 'the once-slow replica gets a statement again').to.be.within(6_000, 8_000);
+  });
+
   it('lets a new, unmeasured backend compete on load alone', () => {
     const p2c = createBalancer('p2c-ewma', seeded(4));
     const [old, fresh] = backends(1, 1);
