@@ -7,8 +7,7 @@
 import type net from 'node:net';
 import type { SocketInput } from './socket-input.js';
 import type { BackendSession } from './backend-connect.js';
-import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_SESSION_TRACK, COM_QUIT, COM_STMT_CLOSE } from '../protocol/constants.js';
-import { frame } from '../protocol/framing.js';
+import { CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_SESSION_TRACK, COM_STMT_CLOSE } from '../protocol/constants.js';
 import type { UserConfig } from '../config/types.js';
 
 /** Whoever holds the connection now: receives its bytes and its end. */
@@ -63,9 +62,6 @@ export function loginShape(user: Pick<UserConfig, 'backendUser' | 'backendPasswo
 }
 
 let nextConnSerial = 1;
-
-/** How long a server may take to close a connection after COM_QUIT. */
-const QUIT_WAIT_MS = 5000;
 
 export class BackendConn {
   owner: ConnOwner | null = null;
@@ -167,26 +163,6 @@ export class BackendConn {
   kill(_why: string): void {
     this.socket.destroy();
     this.lost();
-  }
-
-  /**
-   * Close politely (COM_QUIT). The pool counts the connection out only when the server has
-   * closed it: until then it still holds a server slot, and a pool at its limit must not open
-   * another in its place (the server would briefly see one more than the limit).
-   */
-  quit(): void {
-    if (this.dead) return;
-    this.dead = true;
-    this.owner = null;
-    const gone = this.onGone;
-    this.socket.removeAllListeners('close');
-    this.socket.once('close', () => {
-      if (this.onGone === gone) this.onGone = null;
-      gone?.(this);
-    });
-    if (this.socket.writable) this.socket.end(frame(Buffer.from([COM_QUIT]), 0).bytes);
-    else this.socket.destroy();
-    this.socket.setTimeout(QUIT_WAIT_MS, () => this.socket.destroy()); // a server that never closes
   }
 
   statement(key: string): CachedStatement | undefined {

@@ -150,11 +150,12 @@ export class BackendPool {
     if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
     const noSchema = exactSchema && schema === null;
     if (this.canOpen()) return this.openFor(shape, schema, noSchema);
-    // Full, but an idle connection of another shape can make room: its slot serves this
-    // statement once the server has closed it.
     if (!this.hasRoom()) {
       const other = this.takeAnyIdle();
-      if (other !== null) this.retire(other);
+      if (other !== null) {
+        this.retire(other);
+        return this.openFor(shape, schema, noSchema);
+      }
     }
     return this.wait(shape, schema, noSchema);
   }
@@ -201,15 +202,13 @@ export class BackendPool {
     if (conn.dead) return;
     conn.flushCloses();
     if (this.closed || this.expired(conn, conn.lastUsedAt)) return this.retire(conn);
-    const w = this.waiters[0];
+    const w = this.waiters.shift();
     if (w !== undefined) {
-      if (w.shape.key === conn.shape.key && (!w.noSchema || conn.schema === null)) {
-        this.waiters.shift();
-        if (w.timer) clearTimeout(w.timer);
-        return w.resolve(conn);
-      }
-      // The first waiter needs another shape: this one closes, and its slot serves the waiter.
-      return this.retire(conn);
+      if (w.timer) clearTimeout(w.timer);
+      if (w.shape.key === conn.shape.key && (!w.noSchema || conn.schema === null)) return w.resolve(conn);
+      this.retire(conn);
+      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
+      return;
     }
     let stack = this.idle.get(conn.shape.key);
     if (stack === undefined) this.idle.set(conn.shape.key, stack = []);
@@ -503,10 +502,14 @@ export class BackendPool {
   }
 
   /** Close a connection politely and free its slot. */
-  /** Close a connection politely; its slot frees (gone(), serving waiters) when the server has closed it. */
   private retire(conn: BackendConn): void {
     if (conn.onGone === null) return; // already counted out
-    conn.quit();
+    this.uncounted(conn);
+    conn.owner = null;
+    conn.dead = true;
+    if (conn.socket.writable) conn.socket.end(frame(Buffer.from([COM_QUIT]), 0).bytes);
+    else conn.socket.destroy();
+    this.serveWaiters();
   }
 
   private serveWaiters(): void {
