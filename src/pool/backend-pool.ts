@@ -11,7 +11,7 @@ import type { BackendConfig, PoolConfig } from '../config/types.js';
 import { CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS, CLIENT_PROTOCOL_41, CLIENT_PS_MULTI_RESULTS, CLIENT_SESSION_TRACK, COM_PING, COM_QUIT, COM_RESET_CONNECTION } from '../protocol/constants.js';
 import { frame } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
-import { BackendLoginError, connectBackend, type BackendSession } from './backend-connect.js';
+import { connectBackend, type BackendSession } from './backend-connect.js';
 import { BackendConn, type LoginShape } from './backend-conn.js';
 import { enableTracking, exchange } from './conn-exchange.js';
 
@@ -20,16 +20,6 @@ const SHAPE_CAPS = CLIENT_DEPRECATE_EOF | CLIENT_PROTOCOL_41 | CLIENT_SESSION_TR
 
 /** Connections a warm-up opens at once. */
 const WARM_UP_LANES = 2;
-/**
- * Logins in flight at once (per pool and worker) for statements that found no idle
- * connection; the others wait for one. A short statement ends long before a new login does,
- * so a burst of 2,000 statements is served by the connections that free up while the pool
- * grows a few at a time, instead of opening one per statement until the server says 1040.
- */
-const MAX_OPENING = 4;
-/** After the server's "Too many connections" the pool stays at the size it had for this long. */
-const LEARNED_LIMIT_MS = 60_000;
-const ER_CON_COUNT_ERROR = 1040;
 
 /** The backend is at its limit and no connection came free in time. */
 export class PoolExhausted extends Error {
@@ -89,11 +79,6 @@ export class BackendPool {
   private idleCount = 0;
   private opened = 0;
   private acquireTimeouts = 0;
-  /** Logins in flight (MAX_OPENING). */
-  private opening = 0;
-  /** The size the server allowed when it last answered 1040 (0: none), and until when it holds. */
-  private learnedLimit = 0;
-  private learnedUntil = 0;
   /** Acquires that had to wait for a connection, and their total wait (ms). */
   private waits = 0;
   private waitMs = 0;
@@ -148,32 +133,12 @@ export class BackendPool {
     if (c !== null) return Promise.resolve(c);
     if (this.closed) return Promise.reject(new Error(`backend ${this.id} was removed from the configuration`));
     if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
-    const noSchema = exactSchema && schema === null;
-    if (this.canOpen()) return this.openFor(shape, schema, noSchema);
-    if (!this.hasRoom()) {
-      const other = this.takeAnyIdle();
-      if (other !== null) {
-        this.retire(other);
-        return this.openFor(shape, schema, noSchema);
-      }
+    if (this.hasRoom()) return this.openConn(shape, schema);
+    const other = this.takeAnyIdle();
+    if (other !== null) {
+      this.retire(other);
+      return this.openConn(shape, schema);
     }
-    return this.wait(shape, schema, noSchema);
-  }
-
-  /**
-   * Open a connection for a statement. When the server answers 1040 (too many connections)
-   * while this pool holds others, the pool learns its size as the limit for a while and the
-   * statement waits for one of them instead of failing.
-   */
-  private openFor(shape: LoginShape, schema: string | null, noSchema: boolean): Promise<BackendConn> {
-    return this.openConn(shape, schema).catch((err: unknown) => {
-      if (!tooManyConnections(err) || this.open === 0 || this.closed) throw err;
-      return this.wait(shape, schema, noSchema);
-    });
-  }
-
-  /** Queue for the next connection that comes free (FIFO), at most acquireTimeoutMs. */
-  private wait(shape: LoginShape, schema: string | null, noSchema: boolean): Promise<BackendConn> {
     return new Promise((resolve, reject) => {
       const since = Date.now();
       const done = (): void => {
@@ -181,7 +146,7 @@ export class BackendPool {
         this.waitMs += Date.now() - since;
       };
       const w: Waiter = {
-        shape, schema, noSchema, since,
+        shape, schema, noSchema: exactSchema && schema === null, since,
         resolve: (c) => { done(); resolve(c); }, reject: (e) => { done(); reject(e); }, timer: null,
       };
       w.timer = setTimeout(() => {
@@ -189,7 +154,7 @@ export class BackendPool {
         if (i >= 0) this.waiters.splice(i, 1);
         done();
         this.acquireTimeouts++;
-        reject(new PoolExhausted(this.id, this.effectiveLimit(), Date.now() - w.since));
+        reject(new PoolExhausted(this.id, this.limit, Date.now() - w.since));
       }, this.settings.acquireTimeoutMs);
       this.waiters.push(w);
     });
@@ -393,19 +358,6 @@ export class BackendPool {
     }
   }
 
-  /** The server refused a connection with 1040: stay at the size we have (logged once per learning). */
-  private learnLimit(): void {
-    const fresh = this.learnedLimit === 0 || Date.now() > this.learnedUntil;
-    this.learnedLimit = Math.max(1, this.open);
-    this.learnedUntil = Date.now() + LEARNED_LIMIT_MS;
-    if (fresh) {
-      this.onWarning('backend refused a new connection: too many connections; statements wait for a pooled one', {
-        backend: this.id, connections: this.open, for_ms: LEARNED_LIMIT_MS,
-        hint: `raise the server's max_connections, or set clusters[].backends[].maxConnections for ${this.id}`,
-      });
-    }
-  }
-
   stats(): PoolStats {
     return {
       backend: this.id, open: this.open, idle: this.idleCount, waiting: this.waiters.length, opened: this.opened,
@@ -415,25 +367,8 @@ export class BackendPool {
 
   // ------------------------------------------------------------------------------------------
 
-  /** The configured limit, or what the server allowed when it last answered 1040 (the lower). */
-  private effectiveLimit(): number {
-    const configured = this.backend.maxConnections;
-    if (this.learnedLimit === 0) return configured;
-    if (Date.now() > this.learnedUntil) {
-      this.learnedLimit = 0;
-      return configured;
-    }
-    return configured === 0 ? this.learnedLimit : Math.min(configured, this.learnedLimit);
-  }
-
   private hasRoom(): boolean {
-    const limit = this.effectiveLimit();
-    return limit === 0 || this.open < limit;
-  }
-
-  /** Room, and fewer than MAX_OPENING logins in flight. */
-  private canOpen(): boolean {
-    return this.opening < MAX_OPENING && this.hasRoom();
+    return this.limit === 0 || this.open < this.limit;
   }
 
   private expired(c: BackendConn, now: number): boolean {
@@ -453,7 +388,6 @@ export class BackendPool {
 
   private async openConn(shape: LoginShape, schema: string | null): Promise<BackendConn> {
     this.open++;
-    this.opening++;
     let s: BackendSession;
     try {
       s = await connectBackend({
@@ -463,13 +397,9 @@ export class BackendPool {
       });
     } catch (err) {
       this.open--;
-      this.opening--;
-      if (tooManyConnections(err) && this.open > 0) this.learnLimit();
       this.serveWaiters();
       throw err;
     }
-    this.opening--;
-    this.serveWaiters(); // a login slot is free: the queue may grow the pool by one more
     this.opened++;
     const conn = BackendConn.fromSession(s, this.id, shape, schema);
     this.counted(conn);
@@ -513,10 +443,10 @@ export class BackendPool {
   }
 
   private serveWaiters(): void {
-    while (this.waiters.length > 0 && this.canOpen() && !this.closed) {
+    while (this.waiters.length > 0 && this.hasRoom() && !this.closed) {
       const w = this.waiters.shift()!;
       if (w.timer) clearTimeout(w.timer);
-      this.openFor(w.shape, w.schema, w.noSchema).then(w.resolve, w.reject);
+      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
     }
   }
 
@@ -526,8 +456,4 @@ export class BackendPool {
       () => this.discard(c),
     );
   }
-}
-
-function tooManyConnections(err: unknown): boolean {
-  return err instanceof BackendLoginError && err.err.errno === ER_CON_COUNT_ERROR;
 }
