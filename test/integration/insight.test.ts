@@ -339,11 +339,14 @@ describe('insight: a capture nobody reads, and 100,000 distinct statements', fun
       expect(rows.length, 'rows: the bound plus the overflow row').to.equal(5001);
       expect(rows.reduce((n, d) => n + d.count, 0)).to.equal(200_000);
       expect(rows.find((d) => d.digest === 'overflow')!.count).to.equal(195_000);
-      // The second 100,000 distinct statements find the tables full: memory stays where it was.
+      // The second 100,000 distinct statements find the tables full: memory stays about where
+      // it was. RSS moves with the garbage collector's timing by a few tens of MiB (seen: up to
+      // 27); a table that kept every row would add a row, a map entry and a sketch per
+      // statement: about 85 MiB per 100,000 in the master (measured with an unbounded store).
       const mib = (b: number): number => Math.round(b / 1048576);
       const grew = { worker: mib(second.worker - first.worker), master: mib(second.master - first.master) };
-      expect(grew.worker, `worker RSS ${mib(first.worker)} -> ${mib(second.worker)} MiB`).to.be.below(24);
-      expect(grew.master, `master RSS ${mib(first.master)} -> ${mib(second.master)} MiB`).to.be.below(24);
+      expect(grew.worker, `worker RSS ${mib(first.worker)} -> ${mib(second.worker)} MiB`).to.be.below(48);
+      expect(grew.master, `master RSS ${mib(first.master)} -> ${mib(second.master)} MiB`).to.be.below(48);
     } finally {
       await Promise.all(conns.map((c) => c.end()));
     }
