@@ -13,6 +13,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { configCommand } from './commands/config-validate.js';
 import { digestsCommand } from './commands/digests.js';
+import { backendCommand } from './commands/backend.js';
 import { reloadCommand } from './commands/reload.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(upgradeCommand())
     .addCommand(rollbackCommand())
     .addCommand(digestsCommand())
+    .addCommand(backendCommand())
     .addCommand(topCommand())
     .addCommand(configCommand());
   await program.parseAsync(argv);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   AdminConfig,
+  FailoverConfig,
   BackendConfig,
   ClusterConfig,
   Config,
@@ -43,6 +44,7 @@ export interface ConfigFile {
   readonly users: readonly UserFile[];
   readonly clusters: readonly ClusterFile[];
   readonly monitor?: Partial<MonitorConfig>;
+  readonly failover?: Partial<FailoverConfig>;
   readonly limits?: Partial<LimitsConfig>;
   readonly protocol?: Partial<ProtocolConfig>;
   readonly releases?: { readonly dir?: string };
@@ -70,7 +72,8 @@ export const DEFAULTS = deepFreeze({
     multiplex: true, minIdle: 0, idleTimeoutMs: 60000, maxLifetimeMs: 3600000, acquireTimeoutMs: 5000,
     keepAliveMs: 30000, maxPreparedPerConnection: 256,
   },
-  monitor: { user: 'monitor', password: '', intervalMs: 1000 },
+  monitor: { user: 'monitor', password: '', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 },
+  failover: { holdMs: 5000, retryReads: true, readTimeoutMs: 0 },
   limits: {
     maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000,
     maxHandshakePacket: 16384, maxPendingHandshakes: 2000,
@@ -113,6 +116,7 @@ export function applyDefaults(file: ConfigFile, baseDir: string): Config {
     users: file.users.map(userDefaults),
     clusters: file.clusters.map(clusterDefaults),
     monitor: { ...d.monitor, ...file.monitor },
+    failover: { ...d.failover, ...file.failover },
     limits: { ...d.limits, ...file.limits },
     protocol: { ...d.protocol, ...file.protocol },
     releases: { dir: path.resolve(baseDir, file.releases?.dir ?? path.join(installRoot(), 'releases')) },

@@ -64,6 +64,21 @@ export interface MonitorConfig {
   readonly user: string; // default "monitor"
   readonly password: string; // default ""
   readonly intervalMs: number; // default 1000
+  /** Connect and query timeout of one probe; default 1000 ms. */
+  readonly timeoutMs: number;
+  /** Consecutive failed probes that make a backend `down`; default 2. */
+  readonly failures: number;
+  /** Consecutive good probes a `down` backend needs to serve again (`recovering` until then); default 2. */
+  readonly successes: number;
+}
+
+export interface FailoverConfig {
+  /** Writes and transactions wait this long for a writable backend before failing; default 5000 ms. */
+  readonly holdMs: number;
+  /** A read that failed before any of its result reached the client runs once more elsewhere; default true. */
+  readonly retryReads: boolean;
+  /** A statement waiting on a backend longer than this gets an error and the connection is dropped; 0 (default) waits forever. */
+  readonly readTimeoutMs: number;
 }
 
 export interface LimitsConfig {
@@ -164,6 +179,7 @@ export interface Config {
   readonly users: readonly UserConfig[];
   readonly clusters: readonly ClusterConfig[];
   readonly monitor: MonitorConfig;
+  readonly failover: FailoverConfig;
   readonly limits: LimitsConfig;
   readonly protocol: ProtocolConfig;
   readonly releases: ReleasesConfig;

@@ -7,6 +7,7 @@
 import type { PoolStats } from '../pool/backend-pool.js';
 import type { Config } from '../config/types.js';
 import type { InsightDelta } from '../insight/worker-insight.js';
+import type { HealthView } from '../monitor/health-view.js';
 
 export const IPC_VERSION = 1;
 
@@ -62,7 +63,10 @@ export interface MovedConn {
 }
 
 // ---- master -> worker
-export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number; warm?: WarmShape[] }
+/** `health`: the master monitor's current view (absent from older masters: the worker then monitors by itself). */
+export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number; warm?: WarmShape[]; health?: HealthView }
+/** The master monitor's view changed (state, role, primary): sent to every worker, not acknowledged. */
+export interface HealthMsg { v: number; act: 'health'; seq: number; view: HealthView }
 export interface DrainMsg { v: number; act: 'drain'; seq: number; timeoutMs: number }
 export interface StopMsg { v: number; act: 'stop'; seq: number; timeoutMs: number }
 export interface AdoptMsg { v: number; act: 'adopt'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
@@ -97,13 +101,15 @@ export interface StatsMsg {
   backends?: Record<string, BackendFigures[]>;
 }
 
-/** One backend as a worker's monitor last saw it. */
+/** One backend as the worker routes by it. */
 export interface BackendFigures {
   readonly id: string;
   readonly up: boolean;
   readonly writable: boolean;
   /** Seconds behind its primary; null when not a replica or unknown, -1 when replication is stopped. */
   readonly lagSeconds: number | null;
+  /** The monitor's state for it (absent from older workers). */
+  readonly state?: string;
 }
 
 /**
@@ -125,11 +131,13 @@ export interface WarmShape {
 export type PoolFigures = PoolStats;
 /** Statement digests and counters since the worker's last shipment (about every second, and once more as it exits). */
 export interface InsightMsg { v: number; act: 'insight'; seq: number; delta: InsightDelta }
+/** A session saw a backend fail (login timed out or refused, connection lost): the monitor should look now. */
+export interface SuspectMsg { v: number; act: 'suspect'; seq: number; cluster: string; backend: string }
 /** A session asks which backend thread serves dbmesh connection `connId` (KILL across workers). */
 export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
 
-export type ToWorker = ConfigMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | ReopenLogsMsg | DebugAllocMsg | AckMsg;
-export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | InsightMsg | LookupSessionMsg;
+export type ToWorker = ConfigMsg | HealthMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | ReopenLogsMsg | DebugAllocMsg | AckMsg;
+export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | InsightMsg | LookupSessionMsg | SuspectMsg;
 
 export function isIpcMessage(m: unknown): m is { v: number; act: string; seq: number } {
   return typeof m === 'object' && m !== null && typeof (m as { act?: unknown }).act === 'string' && typeof (m as { seq?: unknown }).seq === 'number';

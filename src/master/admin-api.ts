@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { addressError } from './addresses.js';
-import { ROUTES, STREAM_KEEPALIVE_MS, errorMessage, sendJson } from './admin-routes.js';
+import { STREAM_KEEPALIVE_MS, errorMessage, findRoute, sendJson } from './admin-routes.js';
 import { AdminConnections } from './admin-connections.js';
 import { adminConnectionCap, openFileLimit } from './fd-budget.js';
 import type { MasterControl } from './control.js';
@@ -100,11 +100,12 @@ async function handle(
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  const route = ROUTES.get(path);
-  if (route === undefined) {
+  const found = findRoute(path);
+  if (found === undefined) {
     sendJson(res, 404, { error: 'not found' });
     return;
   }
+  const { route, params } = found;
   if (req.method !== route.method) {
     sendJson(res, 405, { error: `method not allowed; use ${route.method}` }, { allow: route.method });
     return;
@@ -118,7 +119,7 @@ async function handle(
     }
     body = read.body;
   }
-  await route.handle({ control, log, body, res, streamKeepAliveMs, query });
+  await route.handle({ control, log, body, res, streamKeepAliveMs, query, params });
 }
 
 /** Constant-time: both sides are hashed to equal-length digests before comparing. */

@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger.js';
-import type { MasterControl, ProgressEvent, UpgradeResult } from './control.js';
+import type { BackendAction, MasterControl, ProgressEvent, UpgradeResult } from './control.js';
 import { DIGEST_SORTS, type DigestSort } from '../insight/digest-store.js';
 
 /** Most digest rows one request returns. */
@@ -21,6 +21,8 @@ export interface RouteContext {
   readonly streamKeepAliveMs: number;
   /** The URL's query parameters. */
   readonly query: URLSearchParams;
+  /** The parts a pattern route captured from the path (e.g. cluster, backend, action). */
+  readonly params: readonly string[];
 }
 
 export interface Route {
@@ -49,6 +51,55 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/api/digests/reset', { method: 'POST', handle: resetDigests }],
   ['/api/debug/alloc', { method: 'POST', handle: debugAlloc }],
 ]);
+
+/** Routes with parts in their path. */
+const PATTERN_ROUTES: readonly { readonly re: RegExp; readonly route: Route }[] = [
+  { re: /^\/api\/backends\/([^/]{1,200})\/([^/]{1,200})\/([a-z]{1,20})$/, route: { method: 'POST', handle: backendAction } },
+];
+
+/** The route for a path, with what its pattern captured. */
+export function findRoute(path: string): { route: Route; params: string[] } | undefined {
+  const exact = ROUTES.get(path);
+  if (exact !== undefined) return { route: exact, params: [] };
+  for (const p of PATTERN_ROUTES) {
+    const m = p.re.exec(path);
+    if (m === null) continue;
+    try {
+      return { route: p.route, params: m.slice(1).map((x) => decodeURIComponent(x)) };
+    } catch {
+      return undefined; // a malformed %-escape names nothing
+    }
+  }
+  return undefined;
+}
+
+/** Longest a drain request may wait for the backend's connections to close. */
+const MAX_DRAIN_WAIT_MS = 600_000;
+const DRAIN_POLL_MS = 100;
+const BACKEND_ACTIONS: readonly BackendAction[] = ['drain', 'disable', 'enable'];
+
+/**
+ * POST /api/backends/<cluster>/<id>/drain|disable|enable[?wait=ms]. With `wait`, a drain or
+ * disable answers when no worker holds a connection there any more (or the wait ran out):
+ * `drained` says which.
+ */
+async function backendAction({ control, params, query, res }: RouteContext): Promise<void> {
+  const [cluster, id, action] = params as [string, string, string];
+  if (!BACKEND_ACTIONS.includes(action as BackendAction)) return sendJson(res, 404, { error: `unknown action '${action}'; use drain, disable or enable` });
+  const waitText = query.get('wait');
+  const wait = waitText === null ? 0 : Number(waitText);
+  if (!Number.isInteger(wait) || wait < 0 || wait > MAX_DRAIN_WAIT_MS) return sendJson(res, 400, { error: `wait must be an integer from 0 to ${MAX_DRAIN_WAIT_MS} (ms)` });
+  const at = Date.now();
+  const backend = control.backendAction(cluster, id, action as BackendAction);
+  if (backend === null) return sendJson(res, 404, { error: `no backend '${id}' in cluster '${cluster}'` });
+  if (action === 'enable' || wait === 0) return sendJson(res, 200, { backend, connections: control.backendConnections(cluster, id, 0) });
+  let connections = control.backendConnections(cluster, id, at);
+  while (connections !== 0 && Date.now() - at < wait) {
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    connections = control.backendConnections(cluster, id, at);
+  }
+  sendJson(res, 200, { backend, connections, drained: connections === 0, waitedMs: Date.now() - at });
+}
 
 export function sendJson(res: ServerResponse, statusCode: number, value: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(value);

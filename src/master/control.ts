@@ -5,6 +5,9 @@
 
 import type { BackendFigures, PoolFigures } from '../ipc/messages.js';
 import type { DigestQuery, DigestRow } from '../insight/digest-store.js';
+import type { BackendHealth, HealthView } from '../monitor/health-view.js';
+
+export type BackendAction = 'drain' | 'disable' | 'enable';
 export type WorkerState = 'spawning' | 'ready' | 'draining' | 'dead';
 
 export interface WorkerStatus {
@@ -38,6 +41,8 @@ export interface MasterStatus {
   readonly watchdog: { readonly softLimitBytes: number; readonly hardLimitBytes: number; readonly softReplacements: number; readonly hardKills: number };
   /** Since the master started: workers that exited unasked, upgrades and rollbacks by outcome. */
   readonly counts?: { readonly workerCrashes: number; readonly upgradesOk: number; readonly upgradesFailed: number };
+  /** The backend monitor's view: every backend's state, role, lag, version, last error, probe time. */
+  readonly backends?: HealthView;
 }
 
 export interface ReloadResult {
@@ -78,6 +83,13 @@ export interface MasterControl {
   digests(q: DigestQuery): DigestRow[];
   /** Forget every digest (POST /api/digests/reset). */
   resetDigests(): void;
+  /**
+   * Operator action on a backend: drain (no new statements; sessions leave at their next
+   * boundary), disable (the same, and it stays out until enabled), enable. Null: unknown backend.
+   */
+  backendAction(cluster: string, backendId: string, action: BackendAction): BackendHealth | null;
+  /** Backend connections the workers hold there, reported after `since`; null until every worker reported. */
+  backendConnections(cluster: string, backendId: string, since: number): number | null;
   /** Test hook (DBMESH_DEBUG_HOOKS=1 only): make worker `pid` allocate `mib` MiB. */
   debugAlloc?(pid: number, mib: number): Promise<boolean>;
 }

@@ -1,8 +1,9 @@
 /**
  * master/: the supervisor process. Owns the listening socket (node:cluster), forks versioned
  * workers from release directories, moves sessions between them, watches their memory, and
- * serves the admin API. Must not import the data path (worker/, pool/, routing/, protocol
- * framing): it stays nearly idle and never reads client bytes.
+ * serves the admin API, and runs the backend monitor (monitor/: a few statements per backend
+ * per interval). Must not import the data path (worker/, routing/): it stays nearly idle and
+ * never reads client bytes.
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/types.js';
@@ -11,6 +12,7 @@ import { createMasterMetrics } from '../observability/metrics.js';
 import { MasterInsight } from '../insight/master-insight.js';
 import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
+import { Monitor } from '../monitor/monitor.js';
 import { startAdminApi } from './admin-api.js';
 import { checkAddress } from './addresses.js';
 import { LOW_FD_LIMIT, openFileLimit } from './fd-budget.js';
@@ -47,6 +49,13 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   undo.push(() => notifier.close());
   const sup = new Supervisor(config, configPath, MASTER_VERSION);
   undo.push(() => sup.stop(true));
+  // One monitor for the instance, probed once before the first workers start: they begin
+  // with the backends' roles and greeting, and get every change after that.
+  const monitor = new Monitor(config, logger('monitor'));
+  sup.monitor = monitor;
+  monitor.onChange((view) => sup.publishHealth(view));
+  undo.push(() => monitor.stop());
+  await monitor.start();
   // A slow start that progresses must not hit systemd's TimeoutStartSec (the master gives up
   // on a worker that makes no progress for readyTimeoutMs by itself).
   sup.onBootProgress = (w, phase) => notifier.progress(`starting: worker ${w.pid} (slot ${w.slot}) ${phase}`, config.supervisor.readyTimeoutMs + START_TIMEOUT_MARGIN_MS);
@@ -79,6 +88,8 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
     metrics: () => registry.metrics(),
     digests: (q) => insight.digests.query(q),
     resetDigests: () => insight.digests.reset(),
+    backendAction: (cluster, id, action) => monitor.setOperatorState(cluster, id, action === 'enable' ? 'none' : action === 'drain' ? 'draining' : 'disabled'),
+    backendConnections: (cluster, id, since) => sup.connectionsOn(cluster, id, since),
     ...(process.env.DBMESH_DEBUG_HOOKS === '1' ? {
       debugAlloc: async (pid: number, mib: number) => {
         const w = sup.workers.find((x) => x.pid === pid && x.state === 'ready');
@@ -101,6 +112,7 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
       log.info('dbmesh stopping', { immediate });
       notifier.stopping();
       await sup.stop(immediate);
+      monitor.stop();
       insight.stop();
       await admin.close();
       notifier.close();

@@ -19,6 +19,8 @@ import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
 import { addressError, isAddressCode } from './addresses.js';
 import { describeBootFailure } from './boot-watch.js';
+import type { Monitor } from '../monitor/monitor.js';
+import type { HealthView } from '../monitor/health-view.js';
 
 const CRASH_WINDOW_MS = 60000;
 const CRASH_LOOP_THRESHOLD = 5;
@@ -45,6 +47,8 @@ export class Supervisor {
   /** Called when a starting worker begins a boot phase. */
   onBootProgress: ((w: WorkerHandle, phase: BootPhase) => void) | null = null;
   stopping = false;
+  /** The backend monitor (one per instance): its view goes to every worker, at start and on each change. */
+  monitor: Monitor | null = null;
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
   /** By kind and slot ("crash 1", "ready 1"): one current alert each. */
@@ -85,12 +89,13 @@ export class Supervisor {
     this.router.attach(w);
     w.onStats = () => this.warmMemory.note(this.liveWarmLists());
     w.channel.on('insight', (msg) => this.onInsight?.(msg.delta));
+    w.channel.on('suspect', (msg) => this.monitor?.suspect(String(msg.cluster), String(msg.backend)));
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const restorePriority = lowerWhileBooting(w.pid);
     const { readyTimeoutMs, readyLimitMs } = this.config.supervisor;
-    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare());
+    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare(), this.monitor === null ? null : () => this.monitor!.view());
     restorePriority();
     if (outcome.ok) {
       this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot, boot_ms: outcome.bootMs });
@@ -226,8 +231,11 @@ export class Supervisor {
     this.config = next;
     this.configVersion++;
     await this.watchdog.configure(next.watchdog);
+    // The monitor first: the workers get a view that knows the new backends.
+    await this.monitor?.setConfig(next);
+    const health = this.monitor?.view();
     const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
-    await Promise.all(live.map((w) => w.channel.request('config', { config: next, configVersion: this.configVersion, slot: w.idPrefix }, 10000).catch(() => null)));
+    await Promise.all(live.map((w) => w.channel.request('config', { config: next, configVersion: this.configVersion, slot: w.idPrefix, ...(health ? { health } : {}) }, 10000).catch(() => null)));
     await this.resize();
     this.log.info('config reloaded', { config_version: this.configVersion });
     return { ok: true, configVersion: this.configVersion, problems: [] };
@@ -293,12 +301,32 @@ export class Supervisor {
     await Promise.all(this.workers.map((w) => w.drain(this.config.supervisor.drainTimeoutMs, false, 'stop')));
   }
 
+  /**
+   * Backend connections the workers hold on a backend, from reports that arrived after
+   * `since` (ms since epoch); null while some live worker has not reported since then.
+   */
+  connectionsOn(cluster: string, backendId: string, since: number): number | null {
+    let open = 0;
+    for (const w of this.workers) {
+      if (w.state === 'dead' || w.state === 'spawning') continue;
+      if (w.statsAt <= since) return null;
+      for (const p of w.pools[cluster] ?? []) if (p.backend === backendId) open += p.open;
+    }
+    return open;
+  }
+
+  /** Send the monitor's new view to every worker alive (not acknowledged: the next view supersedes it). */
+  publishHealth(view: HealthView): void {
+    for (const w of this.workers) if (w.state !== 'dead') w.channel.post('health', { view });
+  }
+
   status(): MasterStatus {
     return {
       pid: process.pid, version: this.release.version, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       configVersion: this.configVersion, configPath: this.configPath,
       workers: this.workers.map((w) => w.status()),
-      alerts: [...this.alerts.values()],
+      alerts: [...(this.monitor?.view().alerts ?? []), ...this.alerts.values()],
+      ...(this.monitor !== null ? { backends: this.monitor.view() } : {}),
       watchdog: { softLimitBytes: this.watchdog.softLimitBytes, hardLimitBytes: this.watchdog.hardLimitBytes, softReplacements: this.softReplacements, hardKills: this.hardKills },
       counts: { workerCrashes: this.crashCount, upgradesOk: this.upgradesOk, upgradesFailed: this.upgradesFailed },
     };

@@ -5,6 +5,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
+import type { HealthView } from '../monitor/health-view.js';
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
@@ -20,6 +21,8 @@ export class WorkerHandle {
   backends: Record<string, readonly BackendFigures[]> = {};
   /** Backend connections this worker holds per login shape (from its last report). */
   warm: readonly WarmShape[] = [];
+  /** When its last stats report arrived (ms since epoch; 0: none yet). */
+  statsAt = 0;
   /** Called after each stats report (the supervisor remembers the pools' shapes). */
   onStats: (() => void) | null = null;
   /** What the worker reported when it finished draining. */
@@ -57,6 +60,7 @@ export class WorkerHandle {
     });
     this.channel.on('stats', (m) => {
       this.connections = Number(m.connections) || 0;
+      this.statsAt = Date.now();
       // Older workers do not send these; keep the shapes the status API promises.
       if (m.pinned !== null && typeof m.pinned === 'object') this.pinned = m.pinned as Record<string, number>;
       if (m.pools !== null && typeof m.pools === 'object') this.pools = m.pools as Record<string, PoolFigures[]>;
@@ -95,10 +99,12 @@ export class WorkerHandle {
   /**
    * Send the config; the worker boots, listens and reports ready. Resolves with the outcome:
    * failed when no boot phase began for `stallMs`, or the boot passed `limitMs` (see BootWatch).
+   * `health` gives the monitor's view when the config is sent (after the worker's hello: views
+   * published before then would be lost).
    */
-  configure(config: Config, configVersion: number, stallMs: number, limitMs: number, warm: readonly WarmShape[] = []): Promise<BootOutcome> {
+  configure(config: Config, configVersion: number, stallMs: number, limitMs: number, warm: readonly WarmShape[] = [], health: (() => HealthView) | null = null): Promise<BootOutcome> {
     const outcome = this.boot.watch(stallMs, limitMs);
-    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm }, limitMs)).then(
+    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm, ...(health !== null ? { health: health() } : {}) }, limitMs)).then(
       (ack) => {
         if (ack.ok) return;
         const data = (ack.data ?? {}) as Partial<BootFailureData>;

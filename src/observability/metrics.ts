@@ -3,6 +3,7 @@
  * Master-side gauges are filled at scrape time from the supervisor's state, so nothing is
  * computed unless Prometheus asks.
  */
+import { BACKEND_STATES } from '../monitor/health-view.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MasterStatus } from '../master/control.js';
 
@@ -101,9 +102,16 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
   };
   setInterval(foldWaits, 1000).unref();
   new Gauge({
-    name: 'dbmesh_backend_up', help: 'Whether a backend answers the monitor (1) or not (0), by cluster, backend and role (primary: writable), as the first ready worker saw it.', labelNames: ['cluster', 'backend', 'role'], registers: [registry],
+    name: 'dbmesh_backend_up', help: 'Whether a backend takes statements for its role (1: up or lagging) or not (0: down, recovering, draining, disabled), by cluster, backend and role, as the monitor sees it.', labelNames: ['cluster', 'backend', 'role'], registers: [registry],
     collect() {
       this.reset();
+      const view = status().backends;
+      if (view !== undefined) {
+        for (const [cluster, c] of Object.entries(view.clusters)) {
+          for (const b of c.backends) this.set({ cluster, backend: b.id, role: b.id === c.primary ? 'primary' : b.role === 'primary' ? 'replica' : b.role }, b.state === 'up' || b.state === 'lagging' ? 1 : 0);
+        }
+        return;
+      }
       const w = status().workers.find((x) => x.state === 'ready' && x.backends !== undefined);
       for (const [cluster, list] of Object.entries(w?.backends ?? {})) {
         for (const b of list) this.set({ cluster, backend: b.id, role: b.writable ? 'primary' : 'replica' }, b.up ? 1 : 0);
@@ -111,13 +119,64 @@ export function createMasterMetrics(status: () => MasterStatus): Registry {
     },
   });
   new Gauge({
-    name: 'dbmesh_backend_lag_seconds', help: 'Replication lag of each replica (seconds behind its primary; -1 when replication is stopped), as the first ready worker saw it.', labelNames: ['cluster', 'backend'], registers: [registry],
+    name: 'dbmesh_backend_state', help: "Each backend's monitor state: 1 for the state it is in (up, lagging, down, recovering, draining, disabled), 0 for the others.", labelNames: ['cluster', 'backend', 'state'], registers: [registry],
     collect() {
       this.reset();
+      for (const [cluster, c] of Object.entries(status().backends?.clusters ?? {})) {
+        for (const b of c.backends) for (const st of BACKEND_STATES) this.set({ cluster, backend: b.id, state: st }, b.state === st ? 1 : 0);
+      }
+    },
+  });
+  const lastChanges = new Map<string, number>();
+  new Counter({
+    name: 'dbmesh_backend_state_changes_total', help: 'Backend state changes the monitor saw (each is logged with its reason), by cluster and backend.', labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      for (const [key, n] of Object.entries(status().backends?.changes ?? {})) {
+        const slash = key.indexOf('/');
+        const before = lastChanges.get(key) ?? 0;
+        if (n > before) this.inc({ cluster: key.slice(0, slash), backend: key.slice(slash + 1) }, n - before);
+        lastChanges.set(key, n);
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_backend_lag_seconds', help: 'Replication lag of each replica (seconds behind its primary; -1 when replication is stopped), as the monitor last read it.', labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      this.reset();
+      const view = status().backends;
+      if (view !== undefined) {
+        for (const [cluster, c] of Object.entries(view.clusters)) for (const b of c.backends) if (b.lagSeconds !== null) this.set({ cluster, backend: b.id }, b.lagSeconds);
+        return;
+      }
       const w = status().workers.find((x) => x.state === 'ready' && x.backends !== undefined);
       for (const [cluster, list] of Object.entries(w?.backends ?? {})) {
         for (const b of list) if (b.up && b.lagSeconds !== null) this.set({ cluster, backend: b.id }, b.lagSeconds);
       }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_backend_probe_seconds', help: "How long each backend's last monitor probe took (connect when needed, read_only, replica status).", labelNames: ['cluster', 'backend'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cluster, c] of Object.entries(status().backends?.clusters ?? {})) {
+        for (const b of c.backends) if (b.checkedAt > 0) this.set({ cluster, backend: b.id }, b.probeMs / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_cluster_writable', help: 'Whether a cluster has a writable backend serving (1) or writes are waiting for one (0); tidb clusters: a member serving.', labelNames: ['cluster'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cluster, c] of Object.entries(status().backends?.clusters ?? {})) {
+        this.set({ cluster }, c.primary !== null || c.backends.some((b) => b.role === 'member' && b.state === 'up') ? 1 : 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'dbmesh_monitor_misconfigured', help: 'Whether the monitor account is refused by some backend (1: roles come from a fallback login; fix monitor.user/password).', registers: [registry],
+    collect() {
+      const view = status().backends;
+      this.set(view?.misconfigured ? 1 : 0);
     },
   });
   // Counts the supervisor keeps since the master started, exposed as counters (they only grow).

@@ -58,6 +58,8 @@ export interface PoolStats {
 const PREPARED_BUDGET_MEMORY_MS = 10 * 60 * 1000;
 
 export class BackendPool {
+  /** Drained or disabled: connections close when released (see setLeaving). */
+  private leaving = false;
   private readonly idle = new Map<string, BackendConn[]>();
   private readonly shapes = new Map<string, { shape: LoginShape; schema: string | null }>();
   private readonly waiters: Waiter[] = [];
@@ -166,7 +168,7 @@ export class BackendPool {
     conn.lastUsedAt = Date.now();
     if (conn.dead) return;
     conn.flushCloses();
-    if (this.closed || this.expired(conn, conn.lastUsedAt)) return this.retire(conn);
+    if (this.closed || this.leaving || this.expired(conn, conn.lastUsedAt)) return this.retire(conn);
     const w = this.waiters.shift();
     if (w !== undefined) {
       if (w.timer) clearTimeout(w.timer);
@@ -345,6 +347,18 @@ export class BackendPool {
         });
       }
     }
+  }
+
+  /**
+   * The backend is drained or disabled by an operator: idle connections close now, busy ones
+   * when released, until it is enabled again (routing sends it nothing new meanwhile).
+   */
+  setLeaving(leaving: boolean): void {
+    if (leaving === this.leaving) return;
+    this.leaving = leaving;
+    if (!leaving) return;
+    for (const stack of this.idle.values()) for (const c of stack.splice(0)) this.retire(c);
+    this.idleCount = 0;
   }
 
   /** Backend removed from the config: close idle connections now, busy ones when released. */

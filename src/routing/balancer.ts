@@ -49,6 +49,15 @@ const FADE_TAU_MS = 2_000;
  * figure taking them all.
  */
 const TIE_BAND = 0.25;
+/**
+ * A backend not picked in this many p2c picks per candidate has its figure forgotten (back to
+ * unknown: it then competes on load alone until its own samples speak). Time-based fading
+ * cannot help a lone fast client (60 statements pass in a few ms); counting picks can, and a
+ * truly slow backend pays for it with about one statement in this many times the candidates.
+ */
+const FORGET_AFTER_PICKS = 8;
+/** p2c picks made in this worker: the clock the forgetting above runs on. */
+let pickSeq = 0;
 /** Round robin forgets old ids once it holds this many. Ids only change on reload. */
 const MAX_RR_STATES = 1024;
 
@@ -60,6 +69,8 @@ export class BackendLoad {
   ewmaMs = 0;
   /** Time of the newest sample (ms, same clock as observe's `now`). p2c ages stale figures by it. */
   sampledAt = 0;
+  /** The p2c pick (pickSeq) that last chose this backend. */
+  lastPick = 0;
   private samples = 0;
 
   constructor(readonly id: string, public weight: number) {}
@@ -131,7 +142,18 @@ class PowerOfTwoEwma implements Balancer {
     const rest = total - (uniform ? 1 : weightOf(c[i]));
     if (!(rest > 0)) return c[i];
     const j = n === 2 ? 1 - i : draw(c, uniform, rest, i, this.random());
-    return cheaper(c[i], c[j], uniform);
+    const seq = ++pickSeq;
+    const a = c[i];
+    const b = c[j];
+    const stale = FORGET_AFTER_PICKS * n;
+    // The clock starts the first time a backend is a candidate.
+    if (a.lastPick === 0) a.lastPick = seq;
+    if (b.lastPick === 0) b.lastPick = seq;
+    if (a.ewmaMs !== 0 && seq - a.lastPick > stale) a.ewmaMs = 0;
+    if (b.ewmaMs !== 0 && seq - b.lastPick > stale) b.ewmaMs = 0;
+    const w = cheaper(a, b, uniform);
+    w.lastPick = seq;
+    return w;
   }
 }
 
@@ -160,7 +182,8 @@ function cheaper(a: BackendLoad, b: BackendLoad, uniform: boolean): BackendLoad 
   const b0 = b.ewmaMs;
   let ea = a0;
   let eb = b0;
-  if (a0 === 0) ea = b0 === 0 ? UNKNOWN_EWMA_MS : b0;
+  if (a0 === 0 && b0 === 0) ea = eb = UNKNOWN_EWMA_MS;
+  else if (a0 === 0) ea = b0;
   else if (b0 === 0) eb = a0;
   else if (a.sampledAt < b.sampledAt) ea = fade(a0, b0, b.sampledAt - a.sampledAt);
   else if (b.sampledAt < a.sampledAt) eb = fade(b0, a0, a.sampledAt - b.sampledAt);

@@ -20,7 +20,7 @@ interface ClusterEntry {
   replicaBalancer: Balancer;
   anyBalancer: Balancer;
   primary: BackendPool | null;
-  /** Replicas within the lag limit (replication), or every up backend (tidb). */
+  /** Serving replicas within the lag limit (replication), or every serving member (tidb). */
   replicaLoads: BackendLoad[];
   /** Replicas and the primary (readFrom: any). */
   anyLoads: BackendLoad[];
@@ -209,12 +209,9 @@ export class ClusterPools {
     for (const [name, c] of this.clusters) {
       const primaryId = this.directory.primary(name)?.id ?? null;
       c.primary = primaryId === null ? null : c.pools.get(primaryId) ?? null;
-      const maxLag = c.config.maxReplicationLagSeconds;
-      const replicas = c.config.type === 'tidb'
-        ? this.directory.status(name).filter((s) => s.up)
-        : this.directory.replicas(name).filter((s) => s.lagSeconds !== null && s.lagSeconds <= maxLag);
-      c.replicaLoads = replicas.map((s) => c.loads.get(s.config.id)).filter((l): l is BackendLoad => l !== undefined);
+      c.replicaLoads = this.directory.readable(name).map((s) => c.loads.get(s.config.id)).filter((l): l is BackendLoad => l !== undefined);
       c.anyLoads = c.primary === null ? c.replicaLoads : [...c.replicaLoads, c.loads.get(c.primary.id)!];
+      for (const [id, p] of c.pools) p.setLeaving(this.directory.leaving(name, id));
     }
   }
 }

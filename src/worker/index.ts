@@ -4,4 +4,4 @@
 export { ProxyServer } from './server.js';
 export { ClientSession } from './session.js';
 export { startStandalone } from './standalone.js';
-export { ReadOnlyProbeDirectory, type BackendDirectory, type BackendStatus } from './backends.js';
+export { HealthDirectory, LocalMonitor, type BackendDirectory, type BackendStatus } from './backends.js';

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
-import type { AdoptMsg, BootFailureData, BootPhase, ConfigMsg, DrainMsg, FindSessionMsg, StopMsg } from '../ipc/messages.js';
+import type { AdoptMsg, BootFailureData, BootPhase, ConfigMsg, DrainMsg, FindSessionMsg, HealthMsg, StopMsg } from '../ipc/messages.js';
+import type { HealthView } from '../monitor/health-view.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
 import { warmUpCode } from './code-warm-up.js';
@@ -34,6 +35,8 @@ export function runWorker(): void {
   }
   const channel = new IpcChannel(process as unknown as IpcEndpoint);
   let server: ProxyServer | null = null;
+  // The master monitor's view; newer than the one in the first config when it arrives during the boot.
+  let latestHealth: HealthView | null = null;
   let receiver: SessionReceiver | null = null;
   let draining = false;
   const ballast: Buffer[] = [];
@@ -67,7 +70,8 @@ export function runWorker(): void {
       if (server === null) {
         channel.post('boot', { phase });
         // Built before any await: a reload arriving during the boot reconfigures this one.
-        const srv = server = new ProxyServer(msg.config, { idPrefix: msg.slot });
+        const srv = server = new ProxyServer(msg.config, { idPrefix: msg.slot, ...(msg.health !== undefined ? { health: latestHealth ?? msg.health } : {}) });
+        if (msg.health !== undefined) srv.directory.onSuspect = (cluster, backend) => channel.post('suspect', { cluster, backend });
         srv.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
         receiver = new SessionReceiver(srv, channel, log);
         await step('probing backends', () => srv.prepare());
@@ -89,6 +93,14 @@ export function runWorker(): void {
       const data: BootFailureData = { phase, code };
       channel.ack(msg.seq, false, { error: (err as Error).message, data });
     }
+  });
+
+  channel.on('health', (raw) => {
+    const view = (raw as unknown as HealthMsg).view;
+    if (view === null || typeof view !== 'object' || typeof view.clusters !== 'object') return;
+    if (latestHealth !== null && view.seq < latestHealth.seq) return;
+    latestHealth = view;
+    server?.directory.apply(view);
   });
 
   channel.on('adopt', (raw, handle) => {

@@ -11,7 +11,8 @@ import { encodeErr } from '../protocol/responses.js';
 import type { Greeting } from '../protocol/handshake.js';
 import { logger, type Logger } from '../observability/logger.js';
 import { CloseReason, countClose } from '../observability/close-reasons.js';
-import { ReadOnlyProbeDirectory } from './backends.js';
+import { HealthDirectory, LocalMonitor } from './backends.js';
+import type { HealthView } from '../monitor/health-view.js';
 import { ClientSession } from './session.js';
 import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';
@@ -25,11 +26,19 @@ import type { BackendFigures } from '../ipc/messages.js';
 export interface ProxyServerOptions {
   /** High bits of every connection id this worker hands out (keeps ids unique across workers). */
   readonly idPrefix?: number;
+  /**
+   * The master's monitor view: the worker routes by the views the master sends. Absent (a
+   * standalone proxy, or a master that predates the shared monitor): the worker monitors the
+   * backends itself.
+   */
+  readonly health?: HealthView;
 }
 
 export class ProxyServer implements SessionHost {
   readonly log: Logger = logger('worker');
-  readonly directory: ReadOnlyProbeDirectory;
+  readonly directory: HealthDirectory;
+  /** The worker's own monitor when no master sends views. */
+  private localMonitor: LocalMonitor | null = null;
   private readonly sessions = new Map<number, ClientSession>();
   /** Sessions greeted that have not authenticated yet (limits.maxPendingHandshakes). */
   private readonly pending = new Set<ClientSession>();
@@ -49,18 +58,19 @@ export class ProxyServer implements SessionHost {
 
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.insight = new WorkerInsight(config.observability, this.log);
-    this.directory = new ReadOnlyProbeDirectory(config);
+    this.directory = new HealthDirectory(config);
+    if (opts.health !== undefined) this.directory.apply(opts.health);
+    else this.localMonitor = new LocalMonitor(config, this.directory, logger('monitor'));
     this.pools = new ClusterPools(config, this.directory, this.log);
     this.idPrefix = opts.idPrefix ?? 0;
   }
 
   /**
-   * Probe backends (so the first greeting carries the real server version and the first
-   * statement finds its primary), then keep probing and keep the pools tidy.
+   * With a monitor of its own, probe backends (so the first greeting carries the real server
+   * version and the first statement finds its primary) and keep probing; keep the pools tidy.
    */
   async prepare(): Promise<void> {
-    await this.directory.refresh();
-    this.directory.start();
+    await this.localMonitor?.start();
     this.pools.start();
   }
 
@@ -188,8 +198,7 @@ export class ProxyServer implements SessionHost {
     const out: Record<string, BackendFigures[]> = {};
     for (const c of this.config.clusters) {
       out[c.name] = this.directory.status(c.name).map((b) => ({
-        id: b.config.id, up: b.up, writable: b.writable,
-        lagSeconds: b.lagSeconds === null ? null : Number.isFinite(b.lagSeconds) ? b.lagSeconds : -1,
+        id: b.config.id, up: b.up, writable: b.writable, lagSeconds: b.lagSeconds, state: b.state,
       }));
     }
     return out;
@@ -204,8 +213,9 @@ export class ProxyServer implements SessionHost {
   async reconfigure(config: Config): Promise<void> {
     this.config = config;
     this.insight.apply(config.observability);
+    this.directory.setConfig(config);
     this.pools.setConfig(config);
-    await this.directory.setConfig(config);
+    await this.localMonitor?.setConfig(config);
   }
 
   /**
@@ -227,7 +237,7 @@ export class ProxyServer implements SessionHost {
     await closed;
     this.collector.stop();
     this.pools.stop();
-    await this.directory.stop();
+    this.localMonitor?.stop();
   }
 
   private closeIdle(): void {

@@ -16,8 +16,11 @@ import type { StatementFacts } from '../sql/classifier.js';
 import { decideRoute } from '../routing/read-write.js';
 import type { BackendConn } from '../pool/backend-conn.js';
 import { PoolExhausted, type BackendPool } from '../pool/backend-pool.js';
-import { command, enableTracking, exchange, queryScalar } from '../pool/conn-exchange.js';
+import { command, enableTracking, exchange, ExchangeError, queryScalar } from '../pool/conn-exchange.js';
 import { Phase, type ClientSession } from './session.js';
+
+/** Reads up to this size are kept for a retry on another backend (failover.retryReads). */
+const MAX_RETRY_COPY = 64 * 1024;
 
 /** Thrown to the client as an ERR packet (the router or pool could not serve the command). */
 export class CommandFailed extends Error {
@@ -26,15 +29,66 @@ export class CommandFailed extends Error {
   }
 }
 
-export async function primaryPool(s: ClientSession): Promise<BackendPool> {
+/**
+ * Where writes go. With no writable backend serving (a primary died, is being promoted or
+ * drained), wait for the monitor to name one, up to `failover.holdMs`: a failover then costs
+ * the application latency, not errors. `deadline` (ms since epoch) bounds the whole wait
+ * when a caller retries.
+ */
+export async function primaryPool(s: ClientSession, deadline = Date.now() + s.config.failover.holdMs): Promise<BackendPool> {
   const cluster = s.user!.cluster;
-  let pool = s.host.pools.primary(cluster);
-  if (pool === null) {
-    await s.host.directory.refresh();
-    pool = s.host.pools.primary(cluster);
+  for (;;) {
+    const pool = s.host.pools.primary(cluster);
+    if (pool !== null) return pool;
+    const outage = s.host.directory.outage(cluster);
+    if (outage !== null) throw new CommandFailed(DBM_ERR.NO_BACKEND, [cluster, outage]);
+    const left = deadline - Date.now();
+    if (left <= 0 || s.phase === Phase.Closed) break;
+    await s.host.directory.nextChange(left);
   }
-  if (pool === null) throw new CommandFailed(DBM_ERR.NO_BACKEND, [cluster, 'no writable backend is up']);
-  return pool;
+  throw new CommandFailed(DBM_ERR.NO_BACKEND, [cluster, `no writable backend appeared within failover.holdMs (${s.config.failover.holdMs} ms)`]);
+}
+
+/**
+ * Where a new login is checked: the primary, or while there is none a serving replica (the
+ * accounts are replicated), so reads keep flowing while writes wait for a promotion.
+ */
+export function loginPool(s: ClientSession): Promise<BackendPool> {
+  const cluster = s.user!.cluster;
+  return Promise.resolve(s.host.pools.primary(cluster) ?? s.host.pools.read(cluster, true) ?? primaryPool(s));
+}
+
+/** The backend could not be reached (refused, timed out, closed before answering): nothing of the statement ran. */
+function unreachable(err: unknown): boolean {
+  if (err instanceof CommandFailed || err instanceof PoolExhausted || err instanceof ExchangeError) return false;
+  return (err as { errPayload?: Buffer }).errPayload === undefined;
+}
+
+/**
+ * Borrow from `first`; when its backend cannot be reached, nothing was sent: leave it out
+ * (the monitor is told) and go elsewhere. A write waits for a primary (failover.holdMs); a
+ * read goes to another readable backend, or the primary.
+ */
+export async function borrowAnywhere(s: ClientSession, first: BackendPool, write: boolean): Promise<BackendConn> {
+  const cluster = s.user!.cluster;
+  const deadline = Date.now() + s.config.failover.holdMs;
+  let pool = first;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await borrow(s, pool);
+    } catch (err) {
+      if (!unreachable(err) || s.phase === Phase.Closed) throw err;
+      dropLease(s);
+      s.host.directory.suspect(cluster, pool.id);
+      const next = write ? null : s.host.pools.read(cluster, true);
+      if (next !== null && next !== pool && attempt < 2) {
+        pool = next;
+        continue;
+      }
+      if (Date.now() >= deadline) throw err;
+      pool = await primaryPool(s, deadline);
+    }
+  }
 }
 
 /** The pool a statement runs on, or null when only the (unknown) primary would do. */
@@ -50,6 +104,11 @@ function route(s: ClientSession, facts: StatementFacts): BackendPool | null | Co
     if (pool !== null) return pool;
   }
   return pools.primary(user.cluster);
+}
+
+/** Whether the statement went to a read pool (it may then go to another readable backend). */
+function readRoute(s: ClientSession, facts: StatementFacts | null, pool: BackendPool): boolean {
+  return facts !== null && !s.inTransaction && facts.pins === 0 && !s.host.pools.isPrimary(s.user!.cluster, pool);
 }
 
 /** Whether a connection can run this session's next statement as it is. */
@@ -132,9 +191,13 @@ async function replicaCaughtUp(s: ClientSession, conn: BackendConn): Promise<boo
  * it may point into the reused read buffer, so it is copied before any wait.
  */
 export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
+  s.retryRead = null;
   if (s.lease !== null) return then(s.lease, raw);
   const routed = facts === null ? s.host.pools.primary(s.user!.cluster) : route(s, facts);
   if (routed instanceof CommandFailed) return s.failUnsent(routed, raw);
+  if (routed !== null && facts !== null && raw.length <= MAX_RETRY_COPY && s.config.failover.retryReads && readRoute(s, facts, routed)) {
+    s.retryRead = { raw: Buffer.from(raw), facts, then };
+  }
   const wait = s.causal && s.state.lastGtid !== null && routed !== null && !s.state.gtidReached.has(routed.id) &&
     routed !== s.host.pools.primary(s.user!.cluster);
   if (routed !== null && !wait) {
@@ -148,11 +211,11 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
   s.localTask = true;
   let ready = s.lease !== null
     ? restore(s, s.lease).then(() => s.lease!)
-    : (routed !== null ? Promise.resolve(routed) : primaryPool(s)).then((p) => borrow(s, p));
+    : (routed !== null ? Promise.resolve(routed) : primaryPool(s)).then((p) => borrowAnywhere(s, p, !readRoute(s, facts, p)));
   if (wait) ready = ready.then(async (conn) => {
     if (await replicaCaughtUp(s, conn)) return conn;
     giveBack(s);
-    return borrow(s, await primaryPool(s));
+    return borrowAnywhere(s, await primaryPool(s), true);
   });
   ready.then((conn) => {
     s.localTask = false;
@@ -171,12 +234,31 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
   }).catch((err: unknown) => s.internalError(err, 'command after connection wait'));
 }
 
+/** Throw away the held connection (it failed before the statement was sent). */
+function dropLease(s: ClientSession): void {
+  const conn = s.lease;
+  if (conn === null) return;
+  s.lease = null;
+  if (s.leasePool !== null) s.leasePool.discard(conn);
+  else conn.kill('failed before use');
+  s.leasePool = null;
+  s.leaseLoad = null;
+}
+
+/** A read whose backend died unanswered runs again elsewhere (once: no copy is kept this time). */
+export function retryElsewhere(s: ClientSession, facts: StatementFacts, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
+  withConn(s, facts, raw, then);
+  s.retryRead = null;
+}
+
 /** Give the held connection back to its pool unless the session must keep it. */
 export function maybeRelease(s: ClientSession): void {
   const conn = s.lease;
   if (conn === null) return;
   const cluster = s.clusterConfig;
-  if (s.state.pins !== 0 || s.inTransaction || cluster === undefined || !cluster.pool.multiplex) return;
+  if (s.state.pins !== 0 || s.inTransaction || cluster === undefined) return;
+  // Without multiplexing a session keeps its connection, unless an operator drains that backend.
+  if (!cluster.pool.multiplex && !s.host.directory.leaving(cluster.name, conn.backendId)) return;
   giveBack(s);
 }
 

@@ -61,7 +61,7 @@ import { loginShape, type BackendConn, type ConnOwner, type LoginShape } from '.
 import type { BackendPool } from '../pool/backend-pool.js';
 import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchange.js';
 import { SessionState, type SessionStatement } from './session-state.js';
-import { CommandFailed, borrow, giveBack, maybeRelease, primaryPool, withConn } from './session-lease.js';
+import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
 import { applyEffects, trackedOk } from './session-effects.js';
@@ -117,6 +117,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   readonly inbound = new PacketAssembler();
   /** The backend connection this session holds now (for a statement, a transaction, or pinned). */
   lease: BackendConn | null = null;
+  /**
+   * The read in flight, kept to run it once more elsewhere if its backend dies before any of
+   * its result reached the client (failover.retryReads); null for anything else. Internal.
+   */
+  retryRead: { raw: Buffer; facts: StatementFacts; then: (conn: BackendConn, raw: Buffer) => void } | null = null;
   leasePool: BackendPool | null = null;
   leaseLoad: BackendLoad | null = null;
   readonly scanner: ResponseScanner;
@@ -453,8 +458,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** Borrow a primary connection (checks the backend login and the schema), then say OK. */
   private async login(seq: number): Promise<void> {
     try {
-      const pool = await primaryPool(this);
-      const conn = await borrow(this, pool);
+      const conn = await borrowAnywhere(this, await loginPool(this), false);
       if (this.phase === Phase.Closed) return giveBack(this);
       this.statusFlags = conn.statusFlags;
       this.client.write(frame(encodeOk({ affectedRows: 0, lastInsertId: 0, statusFlags: this.statusFlags, warnings: 0 }), seq).bytes);
@@ -743,7 +747,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.connectAttrs = connectAttrs;
     this.setLogin(u, this.capabilities, this.mariadbCapabilities, charset);
     this.state.schema = schema;
-    const conn = await borrow(this, await primaryPool(this));
+    const conn = await borrowAnywhere(this, await loginPool(this), false);
     this.statusFlags = conn.statusFlags;
     maybeRelease(this);
     return this.statusFlags;
@@ -920,12 +924,52 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   onBackendLost(conn: BackendConn): void {
     if (this.phase === Phase.Closed || conn !== this.lease) return;
     const reason = this.closeAfterResponse ?? CloseReason.BACKEND_NETWORK;
+    // The monitor looks now (a dead primary is found within a probe, not an interval).
+    if (reason === CloseReason.BACKEND_NETWORK && this.user !== null) this.host.directory.suspect(this.user.cluster, conn.backendId, false);
+    const untouched = this.scanner.packets === 0 && this.collector === null && this.afterResponse === null && !this.localTask && !this.bigCommand;
+    if (reason === CloseReason.BACKEND_NETWORK && untouched && this.awaiting && this.retryRead !== null) {
+      // A read whose backend died before answering: nothing reached the client, nothing was
+      // written. It runs once more on another backend; the client sees only the result.
+      const retry = this.retryRead;
+      this.retryRead = null;
+      this.host.directory.suspect(this.user!.cluster, conn.backendId);
+      this.dropDeadLease();
+      this.awaiting = false;
+      this.scanner.reset();
+      return retryElsewhere(this, retry.facts, retry.raw, retry.then);
+    }
+    if (reason === CloseReason.BACKEND_NETWORK && untouched && this.canLeaveConnection()) {
+      // Nothing holds the session to that connection (no transaction, no pin): the statement
+      // in flight gets the 2013 a dead server gives (its outcome is unknown) and the session
+      // goes on; its next statement runs wherever the router sends it.
+      this.dropDeadLease();
+      if (this.awaiting) {
+        this.awaiting = false;
+        this.scanner.reset();
+        this.fail(new CommandFailed(DBM_ERR.BACKEND_LOST, [conn.backendId, 'connection lost']), this.lastCommandSeq + 1);
+        this.endOfCommand();
+      }
+      return;
+    }
     if ((this.awaiting || this.collector !== null) && this.scanner.packets === 0 && reason !== CloseReason.KILLED) {
       this.sendError(DBM_ERR.BACKEND_LOST, this.lastCommandSeq + 1, [conn.backendId, 'connection lost']);
     }
     this.lease = null;
     this.leasePool = null;
     this.close(reason);
+  }
+
+  /** The held connection died: forget it (the pool counted it out when it closed). */
+  private dropDeadLease(): void {
+    this.lease = null;
+    this.leasePool = null;
+    this.leaseLoad?.end();
+    this.leaseLoad = null;
+  }
+
+  /** The session keeps nothing on its backend connection that another one would lack. */
+  private canLeaveConnection(): boolean {
+    return !this.inTransaction && this.state.pins === 0 && this.clusterConfig?.pool.multiplex === true && this.user !== null;
   }
 
   // ---------------------------------------------------------------- streamed input

@@ -299,9 +299,9 @@ describe('read/write split through dbmesh', function () {
 
   describe('replication lag', () => {
     const notReplicating = (id: string) => (l: Record<string, unknown>): boolean =>
-      l.message === 'replica not replicating' && l.cluster === 'main' && l.backend === id;
+      l.message === 'backend state changed' && l.cluster === 'main' && l.backend === id && l.to === 'lagging';
     const replicatingAgain = (id: string) => (l: Record<string, unknown>): boolean =>
-      l.message === 'replica replicating again' && l.cluster === 'main' && l.backend === id;
+      l.message === 'backend state changed' && l.cluster === 'main' && l.backend === id && l.from === 'lagging' && l.to === 'up';
 
     async function sqlThread(id: string, verb: 'STOP' | 'START'): Promise<void> {
       const c = await connectDirect(sb.replicas.find((r) => r.id === id)!);

@@ -1,6 +1,7 @@
 /** `dbmesh status [--json] --config FILE`: the running master, its workers and alerts. */
 import { Command } from 'commander';
 import type { MasterStatus, WorkerStatus } from '../../master/control.js';
+import type { HealthView } from '../../monitor/health-view.js';
 import { CONFIG_OPTION_HELP, adminAction, adminFetch, readJson, unexpected } from '../admin-client.js';
 
 const MIB = 1024 * 1024;
@@ -32,11 +33,33 @@ export function formatStatus(s: MasterStatus): string {
     '',
     ...workerTable(s.workers),
     '',
+    ...backendTable(s.backends),
     ...poolLines(s.workers),
     ...pinLines(s.workers),
     ...(s.alerts.length === 0 ? ['alerts: none'] : ['alerts:', ...s.alerts.map((a) => `  ${a}`)]),
   ];
   return lines.join('\n') + '\n';
+}
+
+/** Every backend as the monitor sees it: role, state (and why), lag, version, probe time, last error. */
+function backendTable(view: HealthView | undefined): string[] {
+  if (view === undefined) return [];
+  const header = ['CLUSTER', 'BACKEND', 'ADDRESS', 'ROLE', 'STATE', 'SINCE', 'LAG s', 'VERSION', 'PROBE ms', 'LAST ERROR'];
+  const rows: string[][] = [];
+  for (const [cluster, c] of Object.entries(view.clusters)) {
+    for (const b of c.backends) {
+      const role = b.id === c.primary ? 'primary' : b.role === 'primary' ? 'writable' : b.role;
+      const lastError = b.lastError === null ? '' : `${b.lastError} (${new Date(b.lastErrorAt).toISOString()})`;
+      rows.push([
+        cluster, b.id, `${b.host}:${b.port}`, role, b.state === 'up' ? 'up' : `${b.state}: ${b.reason}`,
+        b.since > 0 ? new Date(b.since).toISOString() : '-', b.lagSeconds === null ? '-' : b.lagSeconds < 0 ? 'stopped' : String(b.lagSeconds),
+        b.version ?? '-', b.checkedAt > 0 ? String(b.probeMs) : '-', lastError,
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const table = [header, ...rows].map((cells) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  return [...table, ...(view.misconfigured !== null ? [`monitor: MISCONFIGURED: ${view.misconfigured}`] : []), ''];
 }
 
 function workerTable(workers: readonly WorkerStatus[]): string[] {

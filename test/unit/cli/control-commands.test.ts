@@ -65,6 +65,13 @@ class TestControl implements MasterControl {
   }
 
   resetDigests(): void {}
+  backendAction(): null {
+    return null;
+  }
+
+  backendConnections(): number | null {
+    return null;
+  }
 
   async metrics(): Promise<string> {
     return '';

@@ -68,6 +68,7 @@ describe('cli: digests and top', function () {
     const master: MasterControl = {
       status: unused, reload: unused, upgrade: unused, rollback: unused, stop: unused, metrics: unused,
       digests: (q) => control.digests(q), resetDigests: () => control.resetDigests(),
+      backendAction: () => null, backendConnections: () => null,
     };
     api = await startAdminApi({ ...DEFAULTS.admin, port: 0, token: TOKEN }, master, winston.createLogger({ silent: true }));
     config = writeConfig('dbmesh.json', api.port);

@@ -99,7 +99,8 @@ describe('config/load', () => {
       { name: 'app', password: 'app_pw', cluster: 'main', backendUser: 'app', backendPassword: 'app_pw', readFrom: 'replica' },
     ]);
     expect(c.clusters[0]!.backends[1]).to.deep.equal({ id: 'db2', host: '127.0.0.1', port: 13307, weight: 1, maxConnections: 0 });
-    expect(c.monitor).to.deep.equal({ user: 'monitor', password: 'monitor_pw', intervalMs: 1000 });
+    expect(c.monitor).to.deep.equal({ user: 'monitor', password: 'monitor_pw', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 });
+    expect(c.failover).to.deep.equal({ holdMs: 5000, retryReads: true, readTimeoutMs: 0 });
     expect(c.limits).to.deep.equal({
       maxAllowedPacket: 67108864,
       maxClientConnections: 10000,
@@ -118,7 +119,7 @@ describe('config/load', () => {
     expect(c.listen).to.deep.equal(DEFAULTS.listen);
     expect(c.admin).to.deep.equal({ ...DEFAULTS.admin, token: '' });
     expect(c.workers).to.equal(os.availableParallelism());
-    expect(c.monitor).to.deep.equal({ user: 'monitor', password: '', intervalMs: 1000 });
+    expect(c.monitor).to.deep.equal({ user: 'monitor', password: '', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 });
   });
 
   it('loads the YAML equivalent (.yaml and .yml) to the same snapshot', () => {

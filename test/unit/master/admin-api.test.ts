@@ -73,6 +73,13 @@ class TestControl implements MasterControl {
   }
 
   resetDigests(): void {}
+  backendAction(): null {
+    return null;
+  }
+
+  backendConnections(): number | null {
+    return null;
+  }
 
   async metrics(): Promise<string> {
     return '# TYPE dbmesh_workers gauge\ndbmesh_workers 1\n';

@@ -236,9 +236,30 @@ describe('routing/balancer p2c-ewma', () => {
     expect(p2c.pick([a])).to.equal(a);
     a.observe(5, 100);
     b.observe(1, 100);
-    for (let i = 0; i < 50; i++) expect(p2c.pick([a, b])).to.equal(b);
+    // Fewer picks than the forgetting horizon (8 per candidate): the figures decide.
+    for (let i = 0; i < 15; i++) expect(p2c.pick([a, b])).to.equal(b);
     b.outstanding = 9; // 1 * 10 > 5 * 1
-    for (let i = 0; i < 50; i++) expect(p2c.pick([a, b])).to.equal(a);
+    for (let i = 0; i < 15; i++) expect(p2c.pick([a, b])).to.equal(a);
+  });
+
+  it('forgets the figure of a backend not picked for 8 picks per candidate, so it is probed again', () => {
+    const p2c = createBalancer('p2c-ewma', seeded(3));
+    const [a, b] = backends(1, 1);
+    a.observe(50, 100); // once slow
+    b.observe(1, 100);
+    const picks: string[] = [];
+    while (picks.length < 40 && picks[picks.length - 1] !== 'a') picks.push(p2c.pick([a, b])!.id);
+    expect(picks.slice(0, 17)).to.deep.equal(Array(17).fill('b'));
+    // From the 18th pick its figure is unknown: it competes on load, and the draw decides ties.
+    expect(picks.length, 'the starved one is probed').to.be.within(18, 24);
+    expect(a.ewmaMs, 'its old figure forgotten: measured afresh').to.equal(0);
+  });
+
+  it('weighs load when neither figure is known', () => {
+    const p2c = createBalancer('p2c-ewma', seeded(6));
+    const [a, b] = backends(1, 1);
+    a.outstanding = 2;
+    for (let i = 0; i < 20; i++) expect(p2c.pick([a, b])).to.equal(b);
   });
 
   it('sends most traffic to the faster backend but still some to the 10x slower one', () => {
@@ -263,7 +284,7 @@ describe('routing/balancer p2c-ewma', () => {
     expect(p2c.pick([fast, slow])).to.equal(slow); // 30 s later: faded to ~1.4 * 1 < 1 * 2
   });
 
-  it('spreads a lone client\'s statements (one at a time) over equal replicas, and lets a once-slow one earn traffic back within seconds', () => {
+  it('spreads a lone client\'s statements (one at a time) over equal replicas, and lets a once-slow one earn traffic back within 16 picks', () => {
     const p2c = createBalancer('p2c-ewma', seeded(7));
     const [a, b] = backends(1, 1);
     // Equal servers, figures a hair apart: one statement at a time, 10 ms apart.
@@ -289,8 +310,8 @@ describe('routing/balancer p2c-ewma', () => {
       if (pick === d) firstD = t;
       else c.observe(0.5, t);
     }
-    // 0.5 + 4.5 e^(-t/2 s) enters the tie band (0.625) after 2 s × ln 36, about 7.2 s.
-    expect(firstD, 'the once-slow replica gets a statement again').to.be.within(6_000, 8_000);
+    // Passed over for more than 8 picks per candidate (16 here, 10 ms apart): d's figure is forgotten and it is probed.
+    expect(firstD, 'the once-slow replica gets a statement again').to.equal(180);
   });
 
   it('lets a new, unmeasured backend compete on load alone', () => {
