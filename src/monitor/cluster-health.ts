@@ -69,6 +69,7 @@ export function clusterHealth(
     const lag = f === null || tidb || writable ? (tidb && f !== null ? 0 : null) : f.lagSeconds === Infinity ? -1 : f.lagSeconds;
     backends.push({
       id: b.id, host: b.host, port: b.port, state: s.state, reason: s.reason, since: s.since || op.since, role, writable,
+      failing: e.status === 'up' && e.failures > 0,
       lagSeconds: lag, version: f?.greeting.serverVersion ?? null, lastError: e.lastError, lastErrorAt: e.lastErrorAt,
       checkedAt: e.checkedAt, probeMs: e.probeMs,
     });

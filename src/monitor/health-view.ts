@@ -36,6 +36,11 @@ export interface BackendHealth {
   /** Since when (ms since epoch). */
   readonly since: number;
   readonly role: BackendRole;
+  /**
+   * Up, but its last probe failed (not yet `monitor.failures` in a row): it takes no new
+   * reads meanwhile, so a hung server loses its reads within one probe, not N.
+   */
+  readonly failing: boolean;
   /** read_only=0 at the last good probe. */
   readonly writable: boolean;
   /** Seconds behind its primary; null when not a replica or unknown; -1 when replication is stopped. */

@@ -131,6 +131,10 @@ export class BackendConn {
       else this.kill('bytes from an idle backend connection');
     };
     socket.on('drain', () => this.owner?.onBackendDrain());
+    // Armed by watchAnswer() while a statement waits (failover.readTimeoutMs).
+    socket.on('timeout', () => {
+      if (this.owner !== null) this.kill(`no answer within failover.readTimeoutMs (${this.socket.timeout} ms)`);
+    });
     socket.on('error', () => this.lost());
     socket.on('close', () => this.lost());
   }
@@ -160,9 +164,18 @@ export class BackendConn {
     this.socket.removeAllListeners('drain').removeAllListeners('close').removeAllListeners('error').on('error', () => {});
   }
 
-  kill(_why: string): void {
+  /** Why dbmesh closed it (shown to the client whose statement it cut); null when the server or network did. */
+  closedWhy: string | null = null;
+
+  kill(why: string): void {
+    this.closedWhy ??= why;
     this.socket.destroy();
     this.lost();
+  }
+
+  /** Drop the connection if the server sends nothing for `ms` while a statement waits (0: stop watching). */
+  watchAnswer(ms: number): void {
+    if (this.socket.timeout !== ms && !(ms === 0 && this.socket.timeout === undefined)) this.socket.setTimeout(ms);
   }
 
   statement(key: string): CachedStatement | undefined {

@@ -80,9 +80,11 @@ function compile(c: ClusterConfig, view: HealthView | null, suspects: ReadonlyMa
   const byHealth = new Map((health?.backends ?? []).map((h) => [h.id, h]));
   const statuses = Object.freeze(c.backends.map((b) => statusOf(b, byHealth.get(b.id))));
   const ok = (s: BackendStatus): boolean => (suspects.get(`${c.name}/${s.config.id}`) ?? 0) <= now;
+  // A failing probe (not yet down) costs a replica its reads at once; a primary keeps writes until down.
+  const steady = (s: BackendStatus): boolean => ok(s) && byHealth.get(s.config.id)?.failing !== true;
   const primaryId = c.type === 'tidb' ? null : health?.primary ?? null;
   const primary = statuses.find((s) => s.config.id === primaryId && ok(s)) ?? null;
-  const readable = Object.freeze(statuses.filter((s) => s.state === 'up' && s !== primary && ok(s) && (c.type === 'tidb' || !s.writable)));
+  const readable = Object.freeze(statuses.filter((s) => s.state === 'up' && s !== primary && steady(s) && (c.type === 'tidb' || !s.writable)));
   const leaving = new Set(statuses.filter((s) => s.state === 'draining' || s.state === 'disabled').map((s) => s.config.id));
   // Known down (probed, not merely suspected): waiting for a failover would be in vain.
   const dead = health !== undefined && health.backends.length > 0 &&

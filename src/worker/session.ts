@@ -663,6 +663,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
       if (this.stmt.active) statementSent(this, conn);
+      const readTimeoutMs = this.config.failover.readTimeoutMs;
+      if (readTimeoutMs > 0) conn.watchAnswer(readTimeoutMs);
     }
     conn.commands++;
     if (!conn.writeCommand(raw)) {
@@ -830,6 +832,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** The response is relayed: account for it, then take the next command. */
   private responseComplete(conn: BackendConn): void {
     const sc = this.scanner;
+    if (this.config.failover.readTimeoutMs > 0) conn.watchAnswer(0);
     if (this.stmt.active) endStatement(this, sc.failed ? sc.errno || 1 : 0, sc.rows, sc.affectedTotal);
     if (this.leaseLoad !== null) {
       this.leaseLoad.end();
@@ -946,13 +949,13 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       if (this.awaiting) {
         this.awaiting = false;
         this.scanner.reset();
-        this.fail(new CommandFailed(DBM_ERR.BACKEND_LOST, [conn.backendId, 'connection lost']), this.lastCommandSeq + 1);
+        this.fail(new CommandFailed(DBM_ERR.BACKEND_LOST, [conn.backendId, conn.closedWhy ?? 'connection lost']), this.lastCommandSeq + 1);
         this.endOfCommand();
       }
       return;
     }
     if ((this.awaiting || this.collector !== null) && this.scanner.packets === 0 && reason !== CloseReason.KILLED) {
-      this.sendError(DBM_ERR.BACKEND_LOST, this.lastCommandSeq + 1, [conn.backendId, 'connection lost']);
+      this.sendError(DBM_ERR.BACKEND_LOST, this.lastCommandSeq + 1, [conn.backendId, conn.closedWhy ?? 'connection lost']);
     }
     this.lease = null;
     this.leasePool = null;

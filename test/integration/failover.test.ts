@@ -15,6 +15,7 @@ import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { rootQuery, startSandbox, stopSandbox, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
 
 const INTERVAL_MS = 500;
+const READ_TIMEOUT_MS = 2000;
 
 /** SIGKILL a server; returns how to start it again (same command line, new pid recorded for stopSandbox). */
 function killServer(sb: SandboxInfo, s: SandboxServer): () => Promise<void> {
@@ -64,6 +65,7 @@ describe('failover (private sandbox, servers killed)', function () {
       overrides: {
         users: [{ name: 'app', password: 'app_pw', cluster: 'main', readFrom: 'replica' }],
         monitor: { user: 'monitor', password: 'monitor_pw', intervalMs: INTERVAL_MS },
+        failover: { readTimeoutMs: READ_TIMEOUT_MS },
       },
     });
     const c = await conn();
@@ -78,6 +80,49 @@ describe('failover (private sandbox, servers killed)', function () {
   after(async () => {
     await dbm?.stop();
     if (sb) await stopSandbox(sb);
+  });
+
+  it('a hung replica (SIGSTOP): reads stuck there are retried after failover.readTimeoutMs, new reads avoid it within a probe, none fails', async () => {
+    const victim = sb.replicas[1]!;
+    let stop = false;
+    const errors: string[] = [];
+    const slowAfter: number[] = [];
+    let reads = 0;
+    let stoppedAt = 0;
+    let maxMs = 0;
+    const clients = await Promise.all(Array.from({ length: 4 }, () => conn()));
+    const load = clients.map(async (c) => {
+      while (!stop) {
+        const t0 = Date.now();
+        try {
+          await c.query('SELECT COUNT(*) FROM fo');
+          reads++;
+          const ms = Date.now() - t0;
+          maxMs = Math.max(maxMs, ms);
+          // Begun when the monitor has had a probe timeout and an interval to see it: must be quick.
+          if (stoppedAt > 0 && t0 > stoppedAt + 1000 + INTERVAL_MS + 500 && ms > 500) slowAfter.push(ms);
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(victim.pid, 'SIGSTOP');
+    stoppedAt = Date.now();
+    try {
+      await new Promise((r) => setTimeout(r, 6000));
+    } finally {
+      process.kill(victim.pid, 'SIGCONT');
+    }
+    stop = true;
+    await Promise.all(load);
+    await Promise.all(clients.map((c) => c.end()));
+    console.log(`      hung replica: ${reads} reads, ${errors.length} failed, slowest ${maxMs} ms, ${slowAfter.length} slow after the monitor's first failed probe`);
+    expect(errors, errors.slice(0, 3).join('; ')).to.deep.equal([]);
+    expect(maxMs).to.be.below(READ_TIMEOUT_MS + 1500);
+    expect(slowAfter).to.deep.equal([]);
+    await waitFor(`${victim.id} up again`, async () => (await backendState(dbm, victim.id)) === 'up');
   });
 
   it('a replica killed under mixed load: zero failed statements; it serves again after it restarts', async () => {
