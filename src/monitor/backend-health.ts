@@ -15,6 +15,8 @@ export interface ProbeFacts {
   /** Why the lag could not be read although the server answered (privileges, syntax). */
   readonly lagError: string | null;
   readonly greeting: GreetingSummary;
+  /** The server's max_connections (null: unknown). */
+  readonly maxConnections: number | null;
 }
 
 export type ProbeResult =

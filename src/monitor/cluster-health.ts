@@ -69,7 +69,7 @@ export function clusterHealth(
     const lag = f === null || tidb || writable ? (tidb && f !== null ? 0 : null) : f.lagSeconds === Infinity ? -1 : f.lagSeconds;
     backends.push({
       id: b.id, host: b.host, port: b.port, state: s.state, reason: s.reason, since: s.since || op.since, role, writable,
-      failing: e.status === 'up' && e.failures > 0,
+      failing: e.status === 'up' && e.failures > 0, maxConnections: f?.maxConnections ?? null,
       lagSeconds: lag, version: f?.greeting.serverVersion ?? null, lastError: e.lastError, lastErrorAt: e.lastErrorAt,
       checkedAt: e.checkedAt, probeMs: e.probeMs,
     });
@@ -84,8 +84,12 @@ export function clusterHealth(
     for (let i = 0; i < backends.length; i++) {
       const h = backends[i]!;
       if (h.state !== 'recovering') continue;
-      backends[i] = { ...h, state: 'up', reason: 'answering again; serving at once: every other backend is down' };
       const b = cluster.backends[i]!;
+      const e = endpoint(endpointOf(b));
+      // It skips the good probes it still owes, not the lag rule.
+      const lag = lagState(cluster, e);
+      backends[i] = lag.lagging ? { ...h, state: 'lagging', reason: lag.why } : { ...h, state: 'up', reason: 'answering again; serving at once: every other backend is down' };
+      if (greeting === null && e.facts !== null) greeting = e.facts.greeting;
       if (!tidb && h.writable && operator(b.id).state === 'none') {
         writableAll.push(b.id);
         writableServing.push(b.id);

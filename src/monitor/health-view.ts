@@ -45,6 +45,8 @@ export interface BackendHealth {
   readonly writable: boolean;
   /** Seconds behind its primary; null when not a replica or unknown; -1 when replication is stopped. */
   readonly lagSeconds: number | null;
+  /** The server's max_connections (null: unknown): pools without a configured maxConnections stay under it. */
+  readonly maxConnections: number | null;
   /** Server version from its greeting; null until it answered once. */
   readonly version: string | null;
   readonly lastError: string | null;

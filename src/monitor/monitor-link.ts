@@ -122,11 +122,12 @@ export class MonitorLink {
   }
 
   private async ask(s: BackendSession, timeoutMs: number, wantLag: boolean): Promise<ProbeResult> {
-    const rows = await simpleQuery(s, 'SELECT @@read_only', timeoutMs);
+    const rows = await simpleQuery(s, 'SELECT @@read_only, @@max_connections', timeoutMs);
     const writable = rows[0]?.[0] === '0';
+    const max = Number(rows[0]?.[1]);
     const g = s.greeting;
     const greeting = { serverVersion: g.serverVersion, capabilities: g.capabilities, charset: g.charset, mariadbCapabilities: g.mariadbCapabilities ?? 0 };
-    let facts: ProbeFacts = { writable, lagSeconds: null, lagError: null, greeting };
+    let facts: ProbeFacts = { writable, lagSeconds: null, lagError: null, greeting, maxConnections: Number.isSafeInteger(max) && max > 0 ? max : null };
     if (!writable && wantLag) {
       const { lag, error } = await this.lag(s, timeoutMs);
       facts = { ...facts, lagSeconds: lag, lagError: error };

@@ -291,7 +291,7 @@ function signatureOf(v: HealthView): string {
   const parts: string[] = [];
   for (const [name, c] of Object.entries(v.clusters)) {
     parts.push(`${name}>${c.primary ?? '-'}>${c.greeting?.serverVersion ?? ''}`);
-    for (const b of c.backends) parts.push(`${b.id}:${b.state}:${b.role}:${b.failing ? 'f' : ''}`);
+    for (const b of c.backends) parts.push(`${b.id}:${b.state}:${b.role}:${b.failing ? 'f' : ''}:${b.maxConnections ?? ''}`);
   }
   return parts.join('|');
 }

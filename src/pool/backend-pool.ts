@@ -11,7 +11,7 @@ import type { BackendConfig, PoolConfig } from '../config/types.js';
 import { CLIENT_DEPRECATE_EOF, CLIENT_MULTI_RESULTS, CLIENT_PROTOCOL_41, CLIENT_PS_MULTI_RESULTS, CLIENT_SESSION_TRACK, COM_PING, COM_QUIT, COM_RESET_CONNECTION } from '../protocol/constants.js';
 import { frame } from '../protocol/framing.js';
 import { ResponseKind } from '../protocol/response-scanner.js';
-import { connectBackend, type BackendSession } from './backend-connect.js';
+import { BackendLoginError, connectBackend, type BackendSession } from './backend-connect.js';
 import { BackendConn, type LoginShape } from './backend-conn.js';
 import { enableTracking, exchange } from './conn-exchange.js';
 
@@ -20,6 +20,19 @@ const SHAPE_CAPS = CLIENT_DEPRECATE_EOF | CLIENT_PROTOCOL_41 | CLIENT_SESSION_TR
 
 /** Connections a warm-up opens at once. */
 const WARM_UP_LANES = 2;
+
+/**
+ * Logins in flight at once (per pool and worker) for statements that found no idle
+ * connection; the others wait for one. A short statement ends long before a new login does,
+ * so a burst of 2,000 statements is served by the connections that free up while the pool
+ * grows a few at a time, instead of opening one per statement.
+ */
+const MAX_OPENING = 4;
+/** A connection closed to make room that the server has not closed this long after COM_QUIT is dropped. */
+const QUIT_CLOSE_TIMEOUT_MS = 2000;
+/** After the server's "Too many connections" the pool stays at the size it had for this long. */
+const LEARNED_LIMIT_MS = 60_000;
+const ER_CON_COUNT_ERROR = 1040;
 
 /** The backend is at its limit and no connection came free in time. */
 export class PoolExhausted extends Error {
@@ -58,6 +71,13 @@ export interface PoolStats {
 const PREPARED_BUDGET_MEMORY_MS = 10 * 60 * 1000;
 
 export class BackendPool {
+  /** See setAutoLimit and limit. */
+  private autoLimit = 0;
+  /** The pool's size when the server last answered 1040 to a new login (0: none), and until when it holds. */
+  private learnedLimit = 0;
+  private learnedUntil = 0;
+  /** Logins in flight (MAX_OPENING). */
+  private opening = 0;
   /** Drained or disabled: connections close when released (see setLeaving). */
   private leaving = false;
   private readonly idle = new Map<string, BackendConn[]>();
@@ -97,8 +117,25 @@ export class BackendPool {
     return this.backend.id;
   }
 
+  /**
+   * Connections this pool may hold: the backend's `maxConnections` when set; otherwise this
+   * worker's share of the server's own max_connections (setAutoLimit); and for a while after
+   * the server refused a login with 1040, no more than the pool held then. 0: no limit.
+   */
   get limit(): number {
-    return this.backend.maxConnections;
+    let limit = this.backend.maxConnections || this.autoLimit;
+    if (this.learnedLimit > 0) {
+      if (Date.now() > this.learnedUntil) this.learnedLimit = 0;
+      else limit = limit === 0 ? this.learnedLimit : Math.min(limit, this.learnedLimit);
+    }
+    return limit;
+  }
+
+  /** This worker's share of the server's max_connections (0: unknown); used when the config sets no maxConnections. */
+  setAutoLimit(n: number): void {
+    if (n === this.autoLimit) return;
+    this.autoLimit = n;
+    this.serveWaiters();
   }
 
   /**
@@ -135,12 +172,67 @@ export class BackendPool {
     if (c !== null) return Promise.resolve(c);
     if (this.closed) return Promise.reject(new Error(`backend ${this.id} was removed from the configuration`));
     if (!this.shapes.has(shape.key)) this.shapes.set(shape.key, { shape, schema });
-    if (this.hasRoom()) return this.openConn(shape, schema);
-    const other = this.takeAnyIdle();
-    if (other !== null) {
-      this.retire(other);
-      return this.openConn(shape, schema);
+    const noSchema = exactSchema && schema === null;
+    if (this.canOpen()) return this.openFor(shape, schema, noSchema);
+    if (!this.hasRoom()) {
+      const other = this.takeAnyIdle();
+      if (other !== null) return this.replace(other, shape, schema, noSchema);
     }
+    return this.wait(shape, schema, noSchema);
+  }
+
+  /**
+   * Close `conn` to make room for a login of another shape. The login starts once the server
+   * has closed `conn` (it answers COM_QUIT by closing), and its slot is held until then, so
+   * the server never sees more connections than the limit, not even for a moment.
+   */
+  private async replace(conn: BackendConn, shape: LoginShape, schema: string | null, noSchema: boolean): Promise<BackendConn> {
+    const socket = conn.socket;
+    const closed = socket.destroyed ? Promise.resolve() : new Promise<void>((resolve) => {
+      const stuck = setTimeout(() => socket.destroy(), QUIT_CLOSE_TIMEOUT_MS).unref();
+      socket.once('close', () => {
+        clearTimeout(stuck);
+        resolve();
+      });
+    });
+    this.open++; // the slot stays taken until the close
+    this.retire(conn);
+    // Read to the end: a socket paused for backpressure would never see the close.
+    conn.input.handler = () => {};
+    socket.resume();
+    await closed;
+    this.open--;
+    return this.openFor(shape, schema, noSchema);
+  }
+
+  /**
+   * Open a connection for a statement. When the server answers 1040 (too many connections)
+   * while this pool holds others, the pool keeps its present size as its limit for a while and
+   * the statement waits for one of them (acquireTimeoutMs) instead of failing.
+   */
+  private openFor(shape: LoginShape, schema: string | null, noSchema: boolean): Promise<BackendConn> {
+    return this.openConn(shape, schema).catch((err: unknown) => {
+      if (!tooManyConnections(err) || this.open === 0 || this.closed) throw err;
+      this.learnLimit();
+      return this.wait(shape, schema, noSchema);
+    });
+  }
+
+  /** The server refused a login with 1040: stay at the size we have for a while (logged once per episode). */
+  private learnLimit(): void {
+    const fresh = this.learnedLimit === 0 || Date.now() > this.learnedUntil;
+    this.learnedLimit = Math.max(1, this.open);
+    this.learnedUntil = Date.now() + LEARNED_LIMIT_MS;
+    if (fresh) {
+      this.onWarning('backend refused a new connection: too many connections; statements wait for a pooled one', {
+        backend: this.id, connections: this.open, for_ms: LEARNED_LIMIT_MS,
+        hint: `raise the server's max_connections, or set maxConnections for backend ${this.id}`,
+      });
+    }
+  }
+
+  /** Queue for the next connection that comes free (FIFO), at most acquireTimeoutMs. */
+  private wait(shape: LoginShape, schema: string | null, noSchema: boolean): Promise<BackendConn> {
     return new Promise((resolve, reject) => {
       const since = Date.now();
       const done = (): void => {
@@ -148,7 +240,7 @@ export class BackendPool {
         this.waitMs += Date.now() - since;
       };
       const w: Waiter = {
-        shape, schema, noSchema: exactSchema && schema === null, since,
+        shape, schema, noSchema, since,
         resolve: (c) => { done(); resolve(c); }, reject: (e) => { done(); reject(e); }, timer: null,
       };
       w.timer = setTimeout(() => {
@@ -173,8 +265,7 @@ export class BackendPool {
     if (w !== undefined) {
       if (w.timer) clearTimeout(w.timer);
       if (w.shape.key === conn.shape.key && (!w.noSchema || conn.schema === null)) return w.resolve(conn);
-      this.retire(conn);
-      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
+      this.replace(conn, w.shape, w.schema, w.noSchema).then(w.resolve, w.reject);
       return;
     }
     let stack = this.idle.get(conn.shape.key);
@@ -381,6 +472,11 @@ export class BackendPool {
 
   // ------------------------------------------------------------------------------------------
 
+  /** Room, and fewer than MAX_OPENING logins in flight. */
+  private canOpen(): boolean {
+    return this.opening < MAX_OPENING && this.hasRoom();
+  }
+
   private hasRoom(): boolean {
     return this.limit === 0 || this.open < this.limit;
   }
@@ -402,6 +498,7 @@ export class BackendPool {
 
   private async openConn(shape: LoginShape, schema: string | null): Promise<BackendConn> {
     this.open++;
+    this.opening++;
     let s: BackendSession;
     try {
       s = await connectBackend({
@@ -411,9 +508,12 @@ export class BackendPool {
       });
     } catch (err) {
       this.open--;
+      this.opening--;
       this.serveWaiters();
       throw err;
     }
+    this.opening--;
+    this.serveWaiters(); // a login slot is free: the queue may grow the pool by one more
     this.opened++;
     const conn = BackendConn.fromSession(s, this.id, shape, schema);
     this.counted(conn);
@@ -457,10 +557,10 @@ export class BackendPool {
   }
 
   private serveWaiters(): void {
-    while (this.waiters.length > 0 && this.hasRoom() && !this.closed) {
+    while (this.waiters.length > 0 && this.canOpen() && !this.closed) {
       const w = this.waiters.shift()!;
       if (w.timer) clearTimeout(w.timer);
-      this.openConn(w.shape, w.schema).then(w.resolve, w.reject);
+      this.openFor(w.shape, w.schema, w.noSchema).then(w.resolve, w.reject);
     }
   }
 
@@ -470,4 +570,8 @@ export class BackendPool {
       () => this.discard(c),
     );
   }
+}
+
+function tooManyConnections(err: unknown): boolean {
+  return err instanceof BackendLoginError && err.err.errno === ER_CON_COUNT_ERROR;
 }

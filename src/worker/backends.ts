@@ -25,6 +25,8 @@ export interface BackendStatus {
   /** Seconds behind; null when not a replica or unknown; -1 when replication is stopped. */
   readonly lagSeconds: number | null;
   readonly checkedAt: number;
+  /** The server's max_connections; null: unknown. */
+  readonly maxConnections: number | null;
 }
 
 export interface BackendDirectory {
@@ -71,7 +73,7 @@ interface ClusterLists {
 function statusOf(b: BackendConfig, h: BackendHealth | undefined): BackendStatus {
   return Object.freeze({
     config: b, state: h?.state ?? 'down', up: h !== undefined && isServing(h.state), writable: h?.writable ?? false,
-    lagSeconds: h?.lagSeconds ?? null, checkedAt: h?.checkedAt ?? 0,
+    lagSeconds: h?.lagSeconds ?? null, checkedAt: h?.checkedAt ?? 0, maxConnections: h?.maxConnections ?? null,
   });
 }
 

@@ -28,6 +28,15 @@ interface ClusterEntry {
   readonly statementUsers: Map<string, number>;
 }
 
+/** Share of a server's max_connections the pools of all workers together may use (the rest: other clients, the monitor, admins). */
+const SERVER_SHARE = 0.8;
+
+/** One worker's pool limit for a backend whose config sets none: its share of the server's max_connections. */
+export function autoLimit(serverMax: number | null, workers: number): number {
+  if (serverMax === null) return 0;
+  return Math.max(1, Math.floor((serverMax * SERVER_SHARE) / Math.max(1, workers)));
+}
+
 export class ClusterPools {
   private readonly clusters = new Map<string, ClusterEntry>();
   private timer: NodeJS.Timeout | null = null;
@@ -212,6 +221,7 @@ export class ClusterPools {
       c.replicaLoads = this.directory.readable(name).map((s) => c.loads.get(s.config.id)).filter((l): l is BackendLoad => l !== undefined);
       c.anyLoads = c.primary === null ? c.replicaLoads : [...c.replicaLoads, c.loads.get(c.primary.id)!];
       for (const [id, p] of c.pools) p.setLeaving(this.directory.leaving(name, id));
+      for (const st of this.directory.status(name)) c.pools.get(st.config.id)?.setAutoLimit(autoLimit(st.maxConnections, this.config.workers));
     }
   }
 }

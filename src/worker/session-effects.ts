@@ -104,7 +104,11 @@ export function applyEffects(s: ClientSession, conn: BackendConn): boolean {
       const facts = s.afterFacts!;
       // SQL_CALC_FOUND_ROWS pins for one more statement (the one reading FOUND_ROWS()).
       if ((st.pins & PIN_FOUND_ROWS) !== 0 && (facts.pins & PIN_FOUND_ROWS) === 0) st.pins &= ~PIN_FOUND_ROWS;
-      st.pins = (st.pins & ~facts.unpins) | facts.pins; // UNLOCK TABLES, BACKUP STAGE END ...
+      // A statement that failed on its own changed nothing to pin for (a refused SET
+      // sql_log_bin, a LOCK TABLES that could not lock); one of several may have run its
+      // earlier parts, so a failed multi-statement keeps its pins.
+      const pins = sc.failed && sc.results <= 1 ? 0 : facts.pins;
+      st.pins = (st.pins & ~facts.unpins) | pins; // UNLOCK TABLES, BACKUP STAGE END ...
       if (stateUnaccounted(s, facts, conn)) st.pins |= PIN_SERVER_STATE;
       if (!sc.failed) {
         if (s.afterAssign !== null) {
