@@ -67,7 +67,7 @@ export const DEFAULTS = deepFreeze({
   },
   user: { readFrom: 'replica' },
   backend: { port: 3306, weight: 1, maxConnections: 0 },
-  cluster: { balancer: 'p2c-ewma', readYourWritesMs: 1000, causalReads: false, causalReadTimeoutMs: 500, maxReplicationLagSeconds: 10 },
+  cluster: { balancer: 'p2c-ewma', readYourWritesMs: 1000, causalReads: false, causalReadTimeoutMs: 500, transactionReplay: false, maxReplicationLagSeconds: 10 },
   pool: {
     multiplex: true, minIdle: 0, idleTimeoutMs: 60000, maxLifetimeMs: 3600000, acquireTimeoutMs: 5000,
     keepAliveMs: 30000, maxPreparedPerConnection: 256,

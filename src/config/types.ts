@@ -56,6 +56,8 @@ export interface ClusterConfig {
   readonly readYourWritesMs: number; // default 1000
   readonly causalReads: boolean; // default false
   readonly causalReadTimeoutMs: number; // default 500
+  /** Re-run an interrupted transaction on the (new) primary, results compared; default false. */
+  readonly transactionReplay: boolean;
   readonly maxReplicationLagSeconds: number; // default 10
   readonly pool: PoolConfig;
 }

@@ -62,6 +62,8 @@ import type { BackendPool } from '../pool/backend-pool.js';
 import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchange.js';
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
+import { TxJournal } from './tx-journal.js';
+import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
 import { applyEffects, trackedOk } from './session-effects.js';
@@ -92,7 +94,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** Dropping the pieces of a >16 MiB command that failed before it was sent. */
   private skipRest = false;
   private bigCommandBytes = 0;
-  private lastCommandSeq = 0;
+  /** Sequence id of the client's last command packet. Internal (session-*.ts). */
+  lastCommandSeq = 0;
   private clientPaused = false;
   private backendDrainWait = false;
   private closeAfterResponse: CloseReason | null = null;
@@ -117,6 +120,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   readonly inbound = new PacketAssembler();
   /** The backend connection this session holds now (for a statement, a transaction, or pinned). */
   lease: BackendConn | null = null;
+  /** The open transaction's statements and result digests (clusters[].transactionReplay); null when off. Internal. */
+  journal: TxJournal | null = null;
   /**
    * The read in flight, kept to run it once more elsewhere if its backend dies before any of
    * its result reached the client (failover.retryReads); null for anything else. Internal.
@@ -652,6 +657,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   send(raw: Buffer, kind: ResponseKind | null): void {
     const conn = this.lease!;
     this.startCommand(raw);
+    if (kind !== null && this.clusterConfig?.transactionReplay === true) {
+      const j = this.journal ??= new TxJournal();
+      if (kind === ResponseKind.Result && journallable(raw)) j.begin(raw);
+      else if (this.inTransaction) j.breakOff(`command 0x${(raw[4] ?? 0).toString(16)} in the transaction`);
+    }
     if (kind !== null) {
       this.awaiting = true;
       this.scanner.begin(kind);
@@ -781,6 +791,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   private relayBackend(chunk: Buffer): void {
     if (this.phase === Phase.Closed) return;
+    if (this.journal !== null && this.journal.recording) this.journal.feed(chunk);
     const c = this.collector;
     if (c !== null) {
       let complete: boolean;
@@ -840,6 +851,12 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.leaseLoad.observe(now - this.startedAtMs, now);
     }
     if (applyEffects(this, conn)) this.fetchGtid = true;
+    const j = this.journal;
+    if (j !== null) {
+      j.end();
+      if (!this.inTransaction) j.clear();
+      else if (this.state.pins !== 0) j.breakOff('the session is pinned');
+    }
     if (this.closeAfterResponse) return this.close(this.closeAfterResponse);
     if (this.fetchGtid) return this.fetchLastGtid(conn);
     if (conn.trackingPending && !conn.dead) return this.retrack(conn);
@@ -930,6 +947,18 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     // The monitor looks now (a dead primary is found within a probe, not an interval).
     if (reason === CloseReason.BACKEND_NETWORK && this.user !== null) this.host.directory.suspect(this.user.cluster, conn.backendId, false);
     const untouched = this.scanner.packets === 0 && this.collector === null && this.afterResponse === null && !this.localTask && !this.bigCommand;
+    const j = this.journal;
+    if (reason === CloseReason.BACKEND_NETWORK && j !== null && j.broken === null && this.user !== null &&
+        (this.awaiting ? untouched && this.replayableInFlight() : this.inTransaction && this.collector === null && this.afterResponse === null && !this.localTask)) {
+      // The transaction runs again on the primary; the client waits and sees nothing of it.
+      const inFlight = this.awaiting ? j.takeInFlight() : null;
+      if (!this.awaiting || inFlight !== null) {
+        this.dropDeadLease();
+        this.awaiting = false;
+        this.scanner.reset();
+        return replayTransaction(this, conn.backendId, inFlight);
+      }
+    }
     if (reason === CloseReason.BACKEND_NETWORK && untouched && this.awaiting && this.retryRead !== null) {
       // A read whose backend died before answering: nothing reached the client, nothing was
       // written. It runs once more on another backend; the client sees only the result.
@@ -960,6 +989,19 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.lease = null;
     this.leasePool = null;
     this.close(reason);
+  }
+
+  /**
+   * The statement in flight may run again on another connection after the transaction's
+   * replay: it cannot have committed anything. Not a COMMIT (it may have committed: its
+   * outcome is unknown), nor anything that commits implicitly (DDL, LOCK TABLES, a BEGIN
+   * inside a transaction, a procedure). A BEGIN outside one starts a transaction that has run
+   * nothing yet.
+   */
+  private replayableInFlight(): boolean {
+    const kind = this.after === After.Statement ? this.afterFacts?.kind : undefined;
+    if (kind === 'transaction-begin' || kind === 'transaction-begin-read-only') return !this.inTransaction;
+    return this.inTransaction && (kind === 'read' || kind === 'write' || kind === 'show');
   }
 
   /** The held connection died: forget it (the pool counted it out when it closed). */
