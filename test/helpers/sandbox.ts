@@ -91,3 +91,20 @@ export async function rootQuery(server: SandboxServer, sql: string): Promise<str
 export async function sessionsOf(server: SandboxServer, user = 'app'): Promise<number> {
   return Number((await rootQuery(server, `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '${user}'`)).trim());
 }
+
+/**
+ * Semi-synchronous replication (AFTER_SYNC) from the primary to every replica: every write the
+ * primary acknowledges is in a replica's relay log, so a write missing after a promotion is
+ * dbmesh's loss, not asynchronous replication's.
+ */
+export async function semiSync(sb: SandboxInfo): Promise<void> {
+  await rootQuery(sb.primary, "SET GLOBAL rpl_semi_sync_master_enabled=1; SET GLOBAL rpl_semi_sync_master_wait_point='AFTER_SYNC'; SET GLOBAL rpl_semi_sync_master_timeout=20000");
+  for (const r of sb.replicas) await rootQuery(r, 'SET GLOBAL rpl_semi_sync_slave_enabled=1; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD');
+}
+
+/** Promote a replica as an orchestrator would: apply its whole relay log, then open it for writes. */
+export async function promote(r: SandboxServer): Promise<void> {
+  await rootQuery(r, 'STOP SLAVE IO_THREAD');
+  for (let i = 0; i < 100 && !(await rootQuery(r, 'SHOW SLAVE STATUS')).includes('read all relay log'); i++) await new Promise((res) => setTimeout(res, 100));
+  await rootQuery(r, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0');
+}

@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import { rootQuery, startSandbox, stopSandbox, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
+import { promote, rootQuery, semiSync, startSandbox, stopSandbox, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
 
 const INTERVAL_MS = 500;
 const READ_TIMEOUT_MS = 2000;
@@ -71,10 +71,7 @@ describe('failover (private sandbox, servers killed)', function () {
     const c = await conn();
     await c.query('CREATE TABLE IF NOT EXISTS fo (id BIGINT AUTO_INCREMENT PRIMARY KEY, w INT)');
     await c.end();
-    // Semi-synchronous: every write the primary acknowledges is in a replica's relay log, so
-    // a write missing after the promotion is dbmesh's loss, not asynchronous replication's.
-    await rootQuery(sb.primary, "SET GLOBAL rpl_semi_sync_master_enabled=1; SET GLOBAL rpl_semi_sync_master_wait_point='AFTER_SYNC'; SET GLOBAL rpl_semi_sync_master_timeout=20000");
-    for (const r of sb.replicas) await rootQuery(r, 'SET GLOBAL rpl_semi_sync_slave_enabled=1; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD');
+    await semiSync(sb);
   });
 
   after(async () => {
@@ -189,10 +186,7 @@ describe('failover (private sandbox, servers killed)', function () {
     killServer(sb, sb.primary);
     const down = dbm.waitForLog((l) => l.message === 'backend state changed' && l.backend === sb.primary.id && l.to === 'down', 10_000);
     await new Promise((r) => setTimeout(r, 2000));
-    // Promote as an orchestrator would: apply the relay log, then open for writes.
-    await rootQuery(next, 'STOP SLAVE IO_THREAD');
-    await waitFor('relay log applied', async () => (await rootQuery(next, 'SHOW SLAVE STATUS')).includes('read all relay log'), 10_000);
-    await rootQuery(next, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0');
+    await promote(next);
     mark = Date.now();
     await waitFor('writes resumed', async () => resumeMs !== null, 10_000);
     await new Promise((r) => setTimeout(r, 500));

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
-import { rootQuery, startSandbox, stopSandbox, type SandboxInfo } from '../helpers/sandbox.js';
+import { promote, rootQuery, semiSync, startSandbox, stopSandbox, type SandboxInfo } from '../helpers/sandbox.js';
 
 describe('transaction replay through a failover (private sandbox, primary killed)', function () {
   this.timeout(300_000);
@@ -28,8 +28,7 @@ describe('transaction replay through a failover (private sandbox, primary killed
       },
     });
     await rootQuery(sb.primary, 'CREATE TABLE sbtest.txr (id BIGINT PRIMARY KEY, k INT)');
-    await rootQuery(sb.primary, "SET GLOBAL rpl_semi_sync_master_enabled=1; SET GLOBAL rpl_semi_sync_master_wait_point='AFTER_SYNC'; SET GLOBAL rpl_semi_sync_master_timeout=20000");
-    await rootQuery(sb.replicas[0]!, 'SET GLOBAL rpl_semi_sync_slave_enabled=1; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD');
+    await semiSync(sb);
   });
 
   after(async () => {
@@ -65,9 +64,7 @@ describe('transaction replay through a failover (private sandbox, primary killed
     await new Promise((r) => setTimeout(r, 1000));
     process.kill(sb.primary.pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
-    await rootQuery(next, 'STOP SLAVE IO_THREAD');
-    for (let i = 0; i < 100 && !(await rootQuery(next, 'SHOW SLAVE STATUS')).includes('read all relay log'); i++) await new Promise((r) => setTimeout(r, 100));
-    await rootQuery(next, 'STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0');
+    await promote(next);
     const resumed = committed.length;
     const deadline = Date.now() + 10_000;
     while (committed.length < resumed + 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
