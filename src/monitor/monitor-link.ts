@@ -62,13 +62,14 @@ export class MonitorLink {
     this.fallback = a;
   }
 
-  async probe(timeoutMs: number, wantLag: boolean): Promise<LinkProbe> {
+  /** `tidb`: a TiDB server (every member takes writes): asked `SELECT 1` only. */
+  async probe(timeoutMs: number, wantLag: boolean, tidb = false): Promise<LinkProbe> {
     let accountError: string | null = null;
     // On the fallback account, try the monitor account again now and then (fixed on the server?).
     if (this.session !== null && this.sessionAccount !== this.account && Date.now() - this.fallbackSince > RETRY_ACCOUNT_MS) this.close();
     if (this.session !== null) {
       try {
-        return { result: await this.ask(this.session, timeoutMs, wantLag), accountError: this.sessionAccount === this.account ? null : this.refusal };
+        return { result: await this.ask(this.session, timeoutMs, wantLag, tidb), accountError: this.sessionAccount === this.account ? null : this.refusal };
       } catch {
         // A kept connection can die between probes (restart, wait_timeout) before its close
         // event is seen: try once more on a new one before calling the backend down.
@@ -94,7 +95,7 @@ export class MonitorLink {
       }
     }
     try {
-      return { result: await this.ask(s, timeoutMs, wantLag), accountError };
+      return { result: await this.ask(s, timeoutMs, wantLag, tidb), accountError };
     } catch (err) {
       this.close();
       return { result: { ok: false, answered: false, error: (err as Error).message }, accountError };
@@ -121,12 +122,17 @@ export class MonitorLink {
     return s;
   }
 
-  private async ask(s: BackendSession, timeoutMs: number, wantLag: boolean): Promise<ProbeResult> {
+  private async ask(s: BackendSession, timeoutMs: number, wantLag: boolean, tidb: boolean): Promise<ProbeResult> {
+    const g = s.greeting;
+    const greeting = { serverVersion: g.serverVersion, capabilities: g.capabilities, charset: g.charset, mariadbCapabilities: g.mariadbCapabilities ?? 0 };
+    if (tidb) {
+      // TiDB: health is a round trip; read_only and replication do not apply.
+      await simpleQuery(s, 'SELECT 1', timeoutMs);
+      return { ok: true, facts: { writable: true, lagSeconds: null, lagError: null, greeting, maxConnections: null } };
+    }
     const rows = await simpleQuery(s, 'SELECT @@read_only, @@max_connections', timeoutMs);
     const writable = rows[0]?.[0] === '0';
     const max = Number(rows[0]?.[1]);
-    const g = s.greeting;
-    const greeting = { serverVersion: g.serverVersion, capabilities: g.capabilities, charset: g.charset, mariadbCapabilities: g.mariadbCapabilities ?? 0 };
     let facts: ProbeFacts = { writable, lagSeconds: null, lagError: null, greeting, maxConnections: Number.isSafeInteger(max) && max > 0 ? max : null };
     if (!writable && wantLag) {
       const { lag, error } = await this.lag(s, timeoutMs);

@@ -21,6 +21,8 @@ const SUSPECT_MIN_GAP_MS = 200;
 
 interface Target {
   readonly wantLag: boolean;
+  /** Only tidb clusters name the endpoint: `SELECT 1` is the whole probe. */
+  readonly tidb: boolean;
   readonly fallback: Account | null;
 }
 
@@ -69,7 +71,7 @@ class EndpointProbe {
   private async once(): Promise<void> {
     const m = this.monitor.config.monitor;
     const t0 = performance.now();
-    const { result, accountError } = await this.link.probe(m.timeoutMs, this.target.wantLag);
+    const { result, accountError } = await this.link.probe(m.timeoutMs, this.target.wantLag, this.target.tidb);
     if (this.stopped) return;
     const ms = Math.round(performance.now() - t0);
     this.health = afterProbe(this.health, result, m, Date.now(), ms);
@@ -235,6 +237,7 @@ export class Monitor {
         const prev = targets.get(k)?.target;
         targets.set(k, { host: b.host, port: b.port, target: {
           wantLag: (prev?.wantLag ?? false) || c.type === 'replication',
+          tidb: (prev?.tidb ?? true) && c.type === 'tidb',
           fallback: prev?.fallback ?? accountOf(fallbackUser),
         } });
       }
