@@ -658,7 +658,13 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const conn = this.lease!;
     this.startCommand(raw);
     if (kind !== null && this.clusterConfig?.transactionReplay === true) {
-      const j = this.journal ??= new TxJournal();
+      let j = this.journal;
+      if (j === null) {
+        j = this.journal = new TxJournal();
+        // A transaction already open (the session moved here in an upgrade, or replay was
+        // switched on by a reload) has statements no journal saw: it cannot be replayed.
+        if (this.inTransaction) j.breakOff('the transaction began before its statements were journalled');
+      }
       if (kind === ResponseKind.Result && journallable(raw)) j.begin(raw);
       else if (this.inTransaction) j.breakOff(`command 0x${(raw[4] ?? 0).toString(16)} in the transaction`);
     }

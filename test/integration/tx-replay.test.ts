@@ -5,6 +5,7 @@
  * CONNECTION as root), which rolls the transaction back, as a crash of its server would.
  */
 import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
@@ -71,6 +72,31 @@ describe('transaction replay', function () {
     expect(err, 'the session does not go on').to.not.equal(null);
     expect((await rootQuery(sb.primary, 'SELECT v FROM dbmesh_test.replay_r WHERE id = 3')).trim()).to.equal('31');
     await c.end().catch(() => undefined);
+  });
+
+  it('a transaction begun before replay was switched on (reload) is not replayed: part of it was never journalled', async () => {
+    const c = await connect(off);
+    c.on('error', () => undefined);
+    await c.query('BEGIN');
+    await c.query('INSERT INTO replay_r VALUES (7, 70)');
+    const file = JSON.parse(readFileSync(off.configPath, 'utf8')) as { clusters: { transactionReplay: boolean }[] };
+    file.clusters[0]!.transactionReplay = true;
+    writeFileSync(off.configPath, JSON.stringify(file, null, 2));
+    try {
+      const res = await fetch(`http://127.0.0.1:${off.adminPort}/api/reload`, { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+      expect(res.status).to.equal(200);
+      await c.query('INSERT INTO replay_r VALUES (8, 80)');
+      await killAppConnections();
+      const err = await c.query('INSERT INTO replay_r VALUES (9, 90)').then(() => null, (e: Error) => e);
+      expect(err, 'the session does not go on with half a transaction').to.not.equal(null);
+      expect(off.logs.some((l) => l.message === 'transaction replayed')).to.equal(false);
+      expect(Number((await rootQuery(sb.primary, 'SELECT COUNT(*) FROM dbmesh_test.replay_r WHERE id IN (7, 8, 9)')).trim())).to.equal(0);
+    } finally {
+      file.clusters[0]!.transactionReplay = false;
+      writeFileSync(off.configPath, JSON.stringify(file, null, 2));
+      await fetch(`http://127.0.0.1:${off.adminPort}/api/reload`, { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+      await c.end().catch(() => undefined);
+    }
   });
 
   it('off (the default): the killed transaction ends with the session, nothing of it is committed', async () => {
