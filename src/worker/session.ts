@@ -657,6 +657,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   send(raw: Buffer, kind: ResponseKind | null): void {
     const conn = this.lease!;
     this.startCommand(raw);
+    if (this.journal !== null && this.clusterConfig?.transactionReplay !== true) this.journal = null; // switched off by a reload
     if (kind !== null && this.clusterConfig?.transactionReplay === true) {
       let j = this.journal;
       if (j === null) {
