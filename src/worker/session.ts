@@ -657,8 +657,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   send(raw: Buffer, kind: ResponseKind | null): void {
     const conn = this.lease!;
     this.startCommand(raw);
-    if (this.journal !== null && this.clusterConfig?.transactionReplay !== true) this.journal = null; // switched off by a reload
-    if (kind !== null && this.clusterConfig?.transactionReplay === true) {
+    const replay = this.clusterConfig?.transactionReplay === true;
+    if (!replay) this.journal = null; // (switched off by a reload: a journal switched on again starts afresh)
+    else if (kind !== null) {
       let j = this.journal;
       if (j === null) {
         j = this.journal = new TxJournal();
@@ -667,7 +668,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
         if (this.inTransaction) j.breakOff('the transaction began before its statements were journalled');
       }
       if (kind === ResponseKind.Result && journallable(raw)) j.begin(raw);
-      else if (this.inTransaction) j.breakOff(`command 0x${(raw[4] ?? 0).toString(16)} in the transaction`);
+      // Not replayable: if a transaction is open after it, that transaction cannot be replayed
+      // (the journal is cleared when no transaction is open after a response).
+      else j.breakOff(`command 0x${(raw[4] ?? 0).toString(16)} in the transaction`);
     }
     if (kind !== null) {
       this.awaiting = true;
