@@ -50,6 +50,12 @@ const FADE_TAU_MS = 2_000;
  */
 const TIE_BAND = 0.25;
 /**
+ * And costs within this many ms are a tie too: sub-millisecond statements on equal servers
+ * differ by more than 25% from one sample to the next, and without it whichever replica
+ * measured a hair faster would take a lone client's reads. A 10x slower replica still loses.
+ */
+const TIE_MS = 0.5;
+/**
  * A backend not picked in this many p2c picks per candidate has its figure forgotten (back to
  * unknown: it then competes on load alone until its own samples speak). Time-based fading
  * cannot help a lone fast client (60 statements pass in a few ms); counting picks can, and a
@@ -172,7 +178,7 @@ function draw(c: readonly BackendLoad[], uniform: boolean, total: number, skip: 
 
 /**
  * Lower cost wins, where cost = EWMA × (outstanding + 1) / weight. Compared by cross-multiplying,
- * so weight 0 needs no special case. On a tie (costs within TIE_BAND) `a` wins; `a` is the
+ * so weight 0 needs no special case. On a tie (costs within TIE_BAND or TIE_MS) `a` wins; `a` is the
  * first random draw.
  * If one figure is unknown, it takes the peer's figure, so a new backend competes on load
  * alone: it gets no burst and is not starved. The staler figure fades toward the fresher one.
@@ -189,7 +195,9 @@ function cheaper(a: BackendLoad, b: BackendLoad, uniform: boolean): BackendLoad 
   else if (b.sampledAt < a.sampledAt) eb = fade(b0, a0, a.sampledAt - b.sampledAt);
   const wa = uniform ? 1 : weightOf(a);
   const wb = uniform ? 1 : weightOf(b);
-  return ea * (a.outstanding + 1) * wb <= eb * (b.outstanding + 1) * wa * (1 + TIE_BAND) ? a : b;
+  const costA = ea * (a.outstanding + 1) * wb;
+  const costB = eb * (b.outstanding + 1) * wa;
+  return costA <= costB * (1 + TIE_BAND) || costA - costB <= TIE_MS * wa * wb ? a : b;
 }
 
 /**

@@ -255,6 +255,20 @@ describe('routing/balancer p2c-ewma', () => {
     expect(a.ewmaMs, 'its old figure forgotten: measured afresh').to.equal(0);
   });
 
+  it('treats sub-millisecond figures within 0.5 ms as a tie (equal replicas measured 0.3 and 0.6 ms share a lone client)', () => {
+    const p2c = createBalancer('p2c-ewma', seeded(8));
+    const [a, b] = backends(1, 1);
+    a.observe(0.3, 100);
+    b.observe(0.6, 100);
+    const n = counts(p2c, [a, b], 200);
+    expect(n.a).to.be.within(70, 130);
+    // A real gap still decides: 0.3 against 1.5 ms.
+    const [c, d] = backends(1, 1);
+    c.observe(0.3, 100);
+    d.observe(1.5, 100);
+    for (let i = 0; i < 15; i++) expect(p2c.pick([c, d])).to.equal(c);
+  });
+
   it('weighs load when neither figure is known', () => {
     const p2c = createBalancer('p2c-ewma', seeded(6));
     const [a, b] = backends(1, 1);
