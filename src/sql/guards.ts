@@ -1,0 +1,412 @@
+/**
+ * The firewall's built-in guards: pure checks of a statement's text for shapes an
+ * application never sends but an injection or a mistake does (an UPDATE with no WHERE, `OR
+ * 1=1`, `UNION SELECT ... FROM information_schema` after a predicate, a quote closed and the
+ * rest commented out, keywords split or hidden in comments, hex-encoded keywords, SLEEP() in a
+ * WHERE), and statements a user must be allowed (file access, schema and privilege changes,
+ * several statements in one). One pass of the lexer fills reused token arrays; each guard
+ * reads them. No I/O; the first guard that fires gives the verdict.
+ */
+import {
+  Lexer, TK_EOF, TK_EXEC_CLOSE, TK_EXEC_OPEN, TK_NUMBER, TK_PUNCT, TK_QUOTED_ID, TK_STRING, TK_SYSVAR, TK_WORD,
+} from './lexer.js';
+
+export const GUARD_NAMES = [
+  'unbounded-write', 'tautology', 'union-injection', 'stacked-statements', 'comment-truncation',
+  'hidden-keywords', 'encoded-keywords', 'sleep-in-where', 'file-access', 'admin-statements', 'multi-statements',
+] as const;
+export type GuardName = typeof GUARD_NAMES[number];
+
+/** Bit of each guard in an enabled-guards mask. */
+export function guardBit(name: GuardName): number {
+  return 1 << GUARD_NAMES.indexOf(name);
+}
+export const ALL_GUARDS = (1 << GUARD_NAMES.length) - 1;
+
+/** What the session's user may do (users[] flags) and who it is. */
+export interface GuardSubject {
+  /** `admin`: schema and privilege changes, SET GLOBAL, SHUTDOWN, KILL of other sessions. */
+  readonly admin: boolean;
+  /** INTO OUTFILE / DUMPFILE, LOAD_FILE(), LOAD DATA (without LOCAL). */
+  readonly fileAccess: boolean;
+  /** Several statements in one COM_QUERY. */
+  readonly multiStatements: boolean;
+  /** The session's own connection id (KILL of it is no one else's). */
+  readonly connectionId: number;
+}
+
+export interface GuardVerdict {
+  readonly guard: GuardName;
+  readonly detail: string;
+}
+
+// ---- token arrays, reused across calls (one worker thread)
+const lexer = new Lexer();
+let kinds = new Uint8Array(256);
+let starts = new Uint32Array(256);
+let ends = new Uint32Array(256);
+let count = 0;
+/** Upper-cased text of word tokens (filled lazily per token). */
+let uppers: (string | undefined)[] = [];
+let sql = '';
+
+function tokenize(text: string): void {
+  sql = text;
+  count = 0;
+  lexer.reset(text);
+  for (let k = lexer.next(); k !== TK_EOF; k = lexer.next()) {
+    if (count === kinds.length) {
+      const grow = (a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> => { const b = new Uint32Array(a.length * 2); b.set(a); return b; };
+      const k2 = new Uint8Array(kinds.length * 2);
+      k2.set(kinds);
+      kinds = k2;
+      starts = grow(starts);
+      ends = grow(ends);
+    }
+    kinds[count] = k;
+    starts[count] = lexer.start;
+    ends[count] = lexer.end;
+    count++;
+  }
+  // Two end markers, so that looking one or two tokens ahead never reads a stale token.
+  if (count + 2 > kinds.length) {
+    const k2 = new Uint8Array(count + 2);
+    k2.set(kinds.subarray(0, count));
+    kinds = k2;
+    const s2 = new Uint32Array(count + 2);
+    s2.set(starts.subarray(0, count));
+    starts = s2;
+    const e2 = new Uint32Array(count + 2);
+    e2.set(ends.subarray(0, count));
+    ends = e2;
+  }
+  kinds[count] = kinds[count + 1] = TK_EOF;
+  starts[count] = starts[count + 1] = ends[count] = ends[count + 1] = text.length;
+  if (uppers.length < count) uppers = new Array(count);
+  for (let i = 0; i < count; i++) uppers[i] = undefined;
+}
+
+function word(i: number): string {
+  if (i < 0 || i >= count || kinds[i] !== TK_WORD) return '';
+  return uppers[i] ??= sql.slice(starts[i], ends[i]).toUpperCase();
+}
+
+function punct(i: number, ch: string): boolean {
+  return i >= 0 && i < count && kinds[i] === TK_PUNCT && ends[i]! - starts[i]! === 1 && sql.charCodeAt(starts[i]!) === ch.charCodeAt(0);
+}
+
+/** The body of a string token (quotes off, doubled quotes kept: only compared). */
+function stringBody(i: number): string {
+  const s = starts[i]!;
+  let e = ends[i]!;
+  if (e - s >= 2 && sql.charCodeAt(e - 1) === sql.charCodeAt(s)) e--;
+  return sql.slice(s + 1, e);
+}
+
+const LITERAL_WORDS = new Set(['TRUE', 'FALSE', 'NULL']);
+
+function isLiteral(i: number): boolean {
+  const k = kinds[i];
+  return k === TK_NUMBER || k === TK_STRING || LITERAL_WORDS.has(word(i));
+}
+
+/** A literal's value as a number (MySQL's string-to-number: leading digits), NaN for NULL. */
+function numeric(i: number): number {
+  if (kinds[i] === TK_NUMBER) {
+    const t = sql.slice(starts[i], ends[i]);
+    return t.startsWith('0x') || t.startsWith('0X') ? parseInt(t.slice(2), 16) : Number(t);
+  }
+  const w = word(i);
+  if (w === 'TRUE') return 1;
+  if (w === 'FALSE') return 0;
+  if (w === 'NULL') return NaN;
+  const m = /^\s*[-+]?\d+(\.\d+)?/.exec(stringBody(i));
+  return m === null ? 0 : Number(m[0]);
+}
+
+function sameLiteral(a: number, b: number): boolean {
+  if (kinds[a] === TK_STRING && kinds[b] === TK_STRING) return stringBody(a).toLowerCase() === stringBody(b).toLowerCase();
+  if (kinds[a] === TK_WORD && kinds[b] === TK_WORD) return word(a) === word(b);
+  return numeric(a) === numeric(b) && !Number.isNaN(numeric(a));
+}
+
+/** Where the statement containing token `i` ends (index of its `;` or count). */
+function statementEnd(i: number): number {
+  while (i < count && !punct(i, ';')) i++;
+  return i;
+}
+
+/**
+ * `from` starts a comparison of two literals (or of one thing with itself) that is always
+ * true: `1=1`, `'a'='a'`, `2>1`, `1 LIKE 1`, `x=x`, `'a'<>'b'`; or a lone true literal
+ * (`1`, `TRUE`) followed by the end of the condition. Returns the index after it, or -1.
+ */
+function alwaysTrue(from: number, end: number): number {
+  let i = from;
+  while (punct(i, '(')) i++;
+  if (i >= end) return -1;
+  const a = i;
+  const aOk = isLiteral(a) || kinds[a] === TK_WORD || kinds[a] === TK_QUOTED_ID;
+  if (!aOk) return -1;
+  let j = a + 1;
+  let op = '';
+  if (kinds[j] === TK_PUNCT) {
+    op = sql[starts[j]!]!;
+    j++;
+    if (kinds[j] === TK_PUNCT && (op === '<' || op === '>' || op === '!') && (sql[starts[j]!] === '=' || sql[starts[j]!] === '>')) {
+      op += sql[starts[j]!];
+      j++;
+    }
+  } else if (word(j) === 'LIKE' || word(j) === 'IS') {
+    op = word(j);
+    j++;
+    if (op === 'IS' && word(j) === 'NOT') {
+      op = 'IS NOT';
+      j++;
+    }
+  }
+  if (op === '') {
+    // A lone literal: true when non-zero, and the condition ends there.
+    if (!isLiteral(a) || !(numeric(a) !== 0 && !Number.isNaN(numeric(a)))) return -1;
+    while (punct(j, ')')) j++;
+    const w = word(j);
+    return j >= end || w === 'LIMIT' || w === 'ORDER' || w === 'GROUP' || w === 'AND' || w === 'OR' || punct(j, ';') ? j : -1;
+  }
+  const b = j;
+  if (b >= end) return -1;
+  const bothLiteral = isLiteral(a) && isLiteral(b);
+  const sameName = (kinds[a] === TK_WORD || kinds[a] === TK_QUOTED_ID) && kinds[b] === kinds[a] &&
+    sql.slice(starts[a], ends[a]).toLowerCase() === sql.slice(starts[b], ends[b]).toLowerCase() && !isLiteral(a);
+  if (!bothLiteral && !(sameName && (op === '=' || op === 'LIKE' || op === '<=>' || op === '>=' || op === '<='))) return -1;
+  let truth = false;
+  switch (op) {
+    case '=': case 'LIKE': case '<=': case '>=': case '<=>':
+      truth = sameName || sameLiteral(a, b) || (op === '<=' && numeric(a) < numeric(b)) || (op === '>=' && numeric(a) > numeric(b));
+      break;
+    case '<>': case '!=':
+      truth = !sameLiteral(a, b);
+      break;
+    case '<': truth = numeric(a) < numeric(b); break;
+    case '>': truth = numeric(a) > numeric(b); break;
+    case 'IS NOT': truth = word(b) === 'NULL' && kinds[a] !== TK_WORD; break;
+    default: truth = false;
+  }
+  return truth ? b + 1 : -1;
+}
+
+const PREDICATE_START = new Set(['WHERE', 'HAVING', 'ON', 'WHEN']);
+const SLEEPY = new Set(['SLEEP', 'BENCHMARK', 'GET_LOCK']);
+const SYSTEM_SCHEMAS = new Set(['INFORMATION_SCHEMA', 'MYSQL', 'PERFORMANCE_SCHEMA', 'SYS']);
+const PROBE_FUNCTIONS = new Set(['VERSION', 'USER', 'CURRENT_USER', 'SESSION_USER', 'SYSTEM_USER', 'DATABASE', 'SCHEMA', 'LOAD_FILE', 'CONNECTION_ID']);
+const STACKED_STARTS = new Set(['DROP', 'DELETE', 'INSERT', 'UPDATE', 'SHUTDOWN', 'GRANT', 'REVOKE', 'CREATE', 'ALTER', 'TRUNCATE', 'SELECT', 'SET', 'EXEC', 'EXECUTE', 'CALL', 'LOAD', 'RENAME', 'REPLACE', 'KILL', 'DO', 'HANDLER']);
+const EXEC_KEYWORDS = /\b(union|select|sleep|benchmark|or|and|from|where|insert|update|delete|drop|load_file|outfile|dumpfile|having|concat|char)\b/i;
+const DECODED_KEYWORDS = /\b(select|union|insert|update|delete|drop|sleep|benchmark|load_file|outfile|dumpfile|from|where|admin|root|password|or|and)\b|['"`;]|--|\/\*/i;
+
+/** Text between token i-1 and token i (comments and space). */
+function gapBefore(i: number): string {
+  return sql.slice(i === 0 ? 0 : ends[i - 1], i < count ? starts[i] : sql.length);
+}
+
+function checkOne(enabled: number, who: GuardSubject): GuardVerdict | null {
+  const on = (g: GuardName): boolean => (enabled & guardBit(g)) !== 0;
+  let statements = 0;
+  for (let i = 0; i < count; i = statementEnd(i) + 1) {
+    if (statementEnd(i) > i) statements++;
+  }
+  if (on('multi-statements') && !who.multiStatements && statements > 1) {
+    return { guard: 'multi-statements', detail: `${statements} statements in one query; this user may send one at a time (users[].multiStatements)` };
+  }
+  // Token-level scans over the whole text.
+  let inPredicate = false;
+  let first = true; // at a statement's first word
+  let head = '';
+  let sawWhere = false;
+  for (let i = 0; i < count; i++) {
+    const k = kinds[i];
+    if (k === TK_EXEC_OPEN && on('hidden-keywords')) {
+      let j = i + 1;
+      while (j < count && kinds[j] !== TK_EXEC_CLOSE) j++;
+      const inside = sql.slice(ends[i], j < count ? starts[j] : sql.length);
+      if (EXEC_KEYWORDS.test(inside)) return { guard: 'hidden-keywords', detail: 'SQL keywords inside an executable comment (/*! ... */)' };
+    }
+    if (k === TK_EXEC_OPEN || k === TK_EXEC_CLOSE) continue;
+    if (punct(i, ';')) {
+      if (on('stacked-statements') && i > 0 && kinds[i - 1] === TK_STRING && STACKED_STARTS.has(word(i + 1)) && statements > 1) {
+        return { guard: 'stacked-statements', detail: `a ${word(i + 1)} statement stacked after a literal` };
+      }
+      inPredicate = false;
+      first = true;
+      sawWhere = false;
+      continue;
+    }
+    const w = word(i);
+    if (first && k === TK_WORD) {
+      head = w;
+      first = false;
+      const v = statementVerdict(i, head, on, who);
+      if (v !== null) return v;
+    } else if (first && !punct(i, '(')) first = false;
+    if (PREDICATE_START.has(w)) {
+      inPredicate = true;
+      if (w === 'WHERE') sawWhere = true;
+    }
+    if (inPredicate && on('tautology') && (w === 'OR' || w === 'XOR' || (punct(i, '|') && punct(i + 1, '|') && ends[i] === starts[i + 1]))) {
+      const from = w !== '' ? i + 1 : i + 2;
+      if (alwaysTrue(from, statementEnd(from)) >= 0) return { guard: 'tautology', detail: `${w || '||'} with an always-true condition` };
+    }
+    if (on('sleep-in-where') && (inPredicate || w === 'ORDER') && SLEEPY.has(w) && punct(i + 1, '(')) {
+      return { guard: 'sleep-in-where', detail: `${w}() in a condition` };
+    }
+    if (w === 'ORDER') inPredicate = true; // ORDER BY (SELECT ... SLEEP) counts as a condition
+    if (on('union-injection') && w === 'UNION' && sawWhere) {
+      const v = unionVerdict(i);
+      if (v !== null) return v;
+    }
+    if (on('comment-truncation') && k === TK_STRING) {
+      const after = sql.slice(ends[i], i + 1 < count ? starts[i + 1] : sql.length);
+      if (/^(--(\s|$)|#|\/\*(?![!+]))/.test(after)) return { guard: 'comment-truncation', detail: 'a comment right after a closing quote' };
+    }
+    if (on('comment-truncation') && inPredicate && i + 1 <= count) {
+      const gap = gapBefore(i + 1);
+      const c = /(--\s|#|\/\*(?![!+]))[^\n]*['"]/.exec(gap);
+      if (c !== null && (i + 1 >= count || !gap.slice(c.index).includes('\n'))) return { guard: 'comment-truncation', detail: 'a comment swallowing the rest of a condition' };
+    }
+    if (on('encoded-keywords')) {
+      const v = encodedVerdict(i);
+      if (v !== null) return v;
+    }
+  }
+  if (on('hidden-keywords')) {
+    const split = /[A-Za-z_]\/\*[^!+][\s\S]*?\*\/[A-Za-z_]/.exec(sql);
+    if (split !== null && !insideString(split.index)) return { guard: 'hidden-keywords', detail: 'a word split by a comment' };
+  }
+  return null;
+}
+
+/** Whether position p of the text lies inside a string token. */
+function insideString(p: number): boolean {
+  for (let i = 0; i < count; i++) if (kinds[i] === TK_STRING && starts[i]! <= p && p < ends[i]!) return true;
+  return false;
+}
+
+/** Guards decided by the statement's first word: file access, admin statements, unbounded writes. */
+function statementVerdict(i: number, head: string, on: (g: GuardName) => boolean, who: GuardSubject): GuardVerdict | null {
+  const end = statementEnd(i);
+  const next = word(i + 1);
+  if (on('admin-statements') && !who.admin) {
+    let what = '';
+    if (head === 'DROP' || head === 'TRUNCATE' || head === 'ALTER' || head === 'GRANT' || head === 'REVOKE' || head === 'SHUTDOWN' || head === 'RENAME') what = head;
+    else if (head === 'CREATE' && (next === 'USER' || next === 'ROLE' || next === 'SERVER')) what = `CREATE ${next}`;
+    else if (head === 'SET' && (next === 'GLOBAL' || next === 'PERSIST' || next === 'PERSIST_ONLY' || /^@@(global|persist)\./i.test(sql.slice(starts[i + 1], ends[i + 1] + 8)))) what = 'SET GLOBAL';
+    else if (head === 'SET' && kinds[i + 1] === TK_SYSVAR && /^@@(global|persist)/i.test(sql.slice(starts[i + 1]!, ends[i + 1]!))) what = 'SET GLOBAL';
+    else if (head === 'KILL') {
+      let j = i + 1;
+      if (next === 'QUERY' || next === 'CONNECTION' || next === 'HARD' || next === 'SOFT') j++;
+      if (word(j) === 'QUERY' || word(j) === 'CONNECTION') j++;
+      const id = kinds[j] === TK_NUMBER ? Number(sql.slice(starts[j], ends[j])) : NaN;
+      if (id !== who.connectionId) what = 'KILL of another session';
+    }
+    if (what !== '') return { guard: 'admin-statements', detail: `${what} needs an admin user (users[].admin)` };
+  }
+  if (on('file-access') && !who.fileAccess) {
+    for (let j = i; j < end; j++) {
+      const w = word(j);
+      if (w === 'INTO' && (word(j + 1) === 'OUTFILE' || word(j + 1) === 'DUMPFILE')) return { guard: 'file-access', detail: `INTO ${word(j + 1)} needs users[].fileAccess` };
+      if (w === 'LOAD_FILE' && punct(j + 1, '(')) return { guard: 'file-access', detail: 'LOAD_FILE() needs users[].fileAccess' };
+    }
+    if (head === 'LOAD' && (next === 'DATA' || next === 'XML')) {
+      let j = i + 2;
+      while (j < end && word(j) !== 'INFILE') j++;
+      const local = sql.slice(ends[i + 1], j < count ? starts[j] : sql.length).toUpperCase().includes('LOCAL');
+      if (!local) return { guard: 'file-access', detail: `LOAD ${next} from the server's files needs users[].fileAccess` };
+    }
+  }
+  if (on('unbounded-write') && (head === 'UPDATE' || head === 'DELETE')) {
+    let where = -1;
+    let limit = false;
+    let depth = 0;
+    for (let j = i + 1; j < end; j++) {
+      if (punct(j, '(')) depth++;
+      else if (punct(j, ')')) depth--;
+      else if (depth === 0 && word(j) === 'WHERE' && where < 0) where = j;
+      else if (depth === 0 && word(j) === 'LIMIT') limit = true;
+    }
+    if (!limit && where < 0) return { guard: 'unbounded-write', detail: `${head} without WHERE or LIMIT` };
+    if (!limit && where >= 0) {
+      const after = alwaysTrue(where + 1, end);
+      if (after >= 0 && (after >= end || word(after) === 'OR' || word(after) === 'ORDER')) {
+        return { guard: 'unbounded-write', detail: `${head} whose WHERE is always true, without LIMIT` };
+      }
+    }
+  }
+  return null;
+}
+
+/** `UNION [ALL|DISTINCT] SELECT` after a WHERE: an injection when it probes (system schemas, literal-only columns, server functions). */
+function unionVerdict(i: number): GuardVerdict | null {
+  let j = i + 1;
+  if (word(j) === 'ALL' || word(j) === 'DISTINCT') j++;
+  while (punct(j, '(')) j++;
+  if (word(j) !== 'SELECT') return null;
+  const end = statementEnd(j);
+  let onlyLiterals = true;
+  let from = false;
+  for (let t = j + 1; t < end; t++) {
+    const w = word(t);
+    if (w === 'UNION') break;
+    if (w === 'FROM') {
+      from = true;
+      const target = word(t + 1) || sql.slice(starts[t + 1], ends[t + 1]).replace(/`/g, '').toUpperCase();
+      const schema = target.split('.')[0]!;
+      if (SYSTEM_SCHEMAS.has(schema) || (word(t + 2) === '' && punct(t + 2, '.') && SYSTEM_SCHEMAS.has(target))) return { guard: 'union-injection', detail: `UNION SELECT from ${schema.toLowerCase()} after a condition` };
+      break;
+    }
+    if (PROBE_FUNCTIONS.has(w) && punct(t + 1, '(')) return { guard: 'union-injection', detail: `UNION SELECT ${w.toLowerCase()}() after a condition` };
+    if (kinds[t] === TK_SYSVAR) return { guard: 'union-injection', detail: 'UNION SELECT of a server variable after a condition' };
+    if (!(isLiteral(t) || punct(t, ',') || punct(t, '(') || punct(t, ')'))) onlyLiterals = false;
+  }
+  if (!from && onlyLiterals) return { guard: 'union-injection', detail: 'UNION SELECT of literal columns after a condition' };
+  return null;
+}
+
+/** Hex literals and CHAR() calls that spell SQL, quotes or credentials. */
+function encodedVerdict(i: number): GuardVerdict | null {
+  if (kinds[i] === TK_NUMBER) {
+    const t = sql.slice(starts[i], ends[i]);
+    if ((t.startsWith('0x') || t.startsWith('0X')) && t.length >= 8 && t.length % 2 === 0) {
+      const text = Buffer.from(t.slice(2), 'hex').toString('latin1');
+      if (/^[\x20-\x7e]+$/.test(text) && DECODED_KEYWORDS.test(text)) return { guard: 'encoded-keywords', detail: `hex literal spelling '${text.slice(0, 40)}'` };
+    }
+    return null;
+  }
+  const w = word(i);
+  if ((w === 'CHAR' || w === 'CHR') && punct(i + 1, '(')) {
+    let text = '';
+    let j = i + 2;
+    for (; j < count && !punct(j, ')'); j++) {
+      if (kinds[j] === TK_NUMBER) {
+        const n = Number(sql.slice(starts[j], ends[j]));
+        if (!(n >= 32 && n <= 126)) return null;
+        text += String.fromCharCode(n);
+      } else if (!punct(j, ',')) return null;
+    }
+    if (text.length >= 1 && DECODED_KEYWORDS.test(text) && (text.length >= 3 || /['"`;]/.test(text))) {
+      return { guard: 'encoded-keywords', detail: `CHAR() spelling '${text.slice(0, 40)}'` };
+    }
+  }
+  return null;
+}
+
+/**
+ * The first enabled guard the statement text trips, or null. `enabled`: a mask of guardBit()s.
+ * The text is a whole COM_QUERY (possibly several statements) or a prepared statement's text.
+ */
+export function checkGuards(text: string, enabled: number, who: GuardSubject): GuardVerdict | null {
+  if (enabled === 0) return null;
+  tokenize(text);
+  try {
+    return checkOne(enabled, who);
+  } finally {
+    sql = '';
+  }
+}

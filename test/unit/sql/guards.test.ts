@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { ALL_GUARDS, checkGuards, guardBit, type GuardSubject } from '../../../src/sql/guards.js';
+
+const app: GuardSubject = { admin: false, fileAccess: false, multiStatements: false, connectionId: 42 };
+const admin: GuardSubject = { admin: true, fileAccess: true, multiStatements: true, connectionId: 42 };
+const guard = (sql: string, who = app): string | null => checkGuards(sql, ALL_GUARDS, who)?.guard ?? null;
+
+describe('sql/guards (the firewall\'s built-in guards)', () => {
+  it('blocks UPDATE / DELETE without WHERE, or with an always-true one, unless LIMITed', () => {
+    expect(guard('UPDATE accounts SET balance = 0')).to.equal('unbounded-write');
+    expect(guard('DELETE FROM carts')).to.equal('unbounded-write');
+    expect(guard('DELETE FROM carts WHERE 1')).to.equal('unbounded-write');
+    expect(guard('DELETE FROM carts WHERE 1=1')).to.equal('unbounded-write');
+    expect(guard("UPDATE t SET v = 1 WHERE 'a'='a'")).to.equal('unbounded-write');
+    expect(guard('DELETE FROM carts LIMIT 100')).to.equal(null);
+    expect(guard('DELETE FROM carts WHERE 1=1 LIMIT 100')).to.equal(null);
+    expect(guard('UPDATE t SET v = v + 1 WHERE id = 5')).to.equal(null);
+    expect(guard('DELETE FROM sessions WHERE expires < NOW()')).to.equal(null);
+    expect(guard('UPDATE t SET v = 1 WHERE 1 = 1 AND id = 3')).to.equal(null);
+  });
+
+  it('blocks OR with an always-true condition, and nothing that merely looks like it', () => {
+    for (const s of ["SELECT * FROM users WHERE name = '' OR '1'='1' AND pass = 'x'", 'SELECT * FROM posts WHERE id = 1 OR 1=1',
+      "SELECT * FROM u WHERE n = 'a' OR 'a'='a", 'SELECT * FROM t WHERE id = 1 OR 2>1', 'SELECT * FROM t WHERE id = 1 OR true',
+      "SELECT * FROM t WHERE id = 1 || 1=1", "SELECT * FROM u WHERE n = '' OR 1 -- '"]) {
+      expect(guard(s), s).to.be.oneOf(['tautology', 'comment-truncation']);
+    }
+    expect(guard("SELECT * FROM notes WHERE body = 'x OR 1=1'")).to.equal(null);
+    expect(guard("SELECT * FROM t WHERE a = 1 OR b = 2")).to.equal(null);
+    expect(guard("SELECT * FROM t WHERE a = 'x' OR a = 'y'")).to.equal(null);
+    expect(guard('SELECT * FROM t WHERE 1 = 1 AND status = 1')).to.equal(null);
+  });
+
+  it('blocks UNION SELECT probing after a condition, not an application UNION', () => {
+    expect(guard("SELECT id FROM p WHERE id = 1 UNION SELECT table_name FROM information_schema.tables")).to.equal('union-injection');
+    expect(guard("SELECT a, b FROM p WHERE c = '' UNION ALL SELECT NULL, NULL -- '")).to.be.oneOf(['union-injection', 'comment-truncation']);
+    expect(guard('SELECT a FROM p WHERE id = 1 UNION SELECT version()')).to.equal('union-injection');
+    expect(guard('SELECT a FROM p WHERE id = 1 UNION SELECT @@version')).to.equal('union-injection');
+    expect(guard('SELECT a FROM t1 UNION SELECT a FROM t2')).to.equal(null);
+    expect(guard('SELECT a FROM t1 WHERE x = 1 UNION SELECT a FROM t2 WHERE y = 2')).to.equal(null);
+  });
+
+  it('blocks comment truncation, keywords hidden in comments, and encoded keywords', () => {
+    expect(guard("SELECT * FROM users WHERE name = 'admin'-- ' AND pass = 'x'")).to.equal('comment-truncation');
+    expect(guard("SELECT * FROM users WHERE name = 'admin'#' AND pass = 'x'")).to.equal('comment-truncation');
+    expect(guard("SELECT * FROM users WHERE name = 'admin'/*' AND pass = 'x'")).to.equal('comment-truncation');
+    expect(guard('SELECT * FROM p WHERE id = 1 UN/**/ION SEL/**/ECT 1')).to.equal('hidden-keywords');
+    expect(guard('SELECT * FROM p WHERE id = 1 /*!50000UNION*/ /*!SELECT*/ 1')).to.equal('hidden-keywords');
+    expect(guard('SELECT * FROM users WHERE name = 0x61646d696e')).to.equal('encoded-keywords');
+    expect(guard('SELECT * FROM users WHERE name = CHAR(97,100,109,105,110)')).to.equal('encoded-keywords');
+    expect(guard('/* controller:users,action:index */ SELECT * FROM users WHERE id = 3')).to.equal(null);
+    expect(guard("SELECT * FROM posts WHERE body LIKE '%--%' AND tag LIKE '%#%'")).to.equal(null);
+    expect(guard('INSERT INTO blobs VALUES (0x89504e470d0a1a0a)')).to.equal(null);
+    expect(guard('SELECT CHAR(65) AS a')).to.equal(null);
+    expect(guard('/*!40101 SET NAMES utf8mb4 */')).to.equal(null);
+    expect(guard('SELECT /*+ MAX_EXECUTION_TIME(1000) */ id FROM t WHERE id = 1')).to.equal(null);
+  });
+
+  it('blocks SLEEP / BENCHMARK / GET_LOCK in a condition, not in a select list', () => {
+    expect(guard('SELECT * FROM t WHERE id = 1 AND SLEEP(5)')).to.equal('sleep-in-where');
+    expect(guard('SELECT * FROM t WHERE id = IF(1=1, SLEEP(5), 0)')).to.equal('sleep-in-where');
+    expect(guard("SELECT * FROM t WHERE id = 1 AND BENCHMARK(1000000, MD5('a'))")).to.equal('sleep-in-where');
+    expect(guard("SELECT * FROM t ORDER BY SLEEP(1)")).to.equal('sleep-in-where');
+    expect(guard("SELECT GET_LOCK('job', 0)")).to.equal(null);
+    expect(guard('SELECT SLEEP(0)')).to.equal(null);
+  });
+
+  it('file access, admin statements and multi-statements need the user\'s flag', () => {
+    expect(guard("SELECT * FROM t INTO OUTFILE '/tmp/x'")).to.equal('file-access');
+    expect(guard("SELECT LOAD_FILE('/etc/passwd')")).to.equal('file-access');
+    expect(guard("LOAD DATA INFILE '/tmp/x' INTO TABLE t")).to.equal('file-access');
+    expect(guard("LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t")).to.equal(null);
+    for (const s of ['DROP TABLE t', 'TRUNCATE t', 'ALTER TABLE t ADD c INT', "GRANT ALL ON *.* TO 'x'", "CREATE USER 'x'", 'SET GLOBAL max_connections = 1', 'SET @@global.max_connections = 1', 'SHUTDOWN', 'KILL 7', 'KILL QUERY 7']) {
+      expect(guard(s), s).to.equal('admin-statements');
+      expect(guard(s, admin), s).to.equal(null);
+    }
+    expect(guard('KILL 42'), 'its own connection').to.equal(null);
+    expect(guard('SET SESSION sql_mode = ""')).to.equal(null);
+    expect(guard('SELECT 1; SELECT 2')).to.equal('multi-statements');
+    expect(guard('SELECT 1; SELECT 2', admin)).to.equal(null);
+    expect(guard("SELECT * FROM u WHERE n = 'x'; DROP TABLE users; -- '", admin)).to.equal('stacked-statements');
+  });
+
+  it('checks only the enabled guards', () => {
+    expect(checkGuards('DELETE FROM t', guardBit('tautology'), app)).to.equal(null);
+    expect(checkGuards('DELETE FROM t', guardBit('unbounded-write'), app)?.detail).to.match(/DELETE without WHERE or LIMIT/);
+    expect(checkGuards('DELETE FROM t', 0, app)).to.equal(null);
+  });
+});
