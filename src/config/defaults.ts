@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type {
   AdminConfig,
   FailoverConfig,
+  FirewallConfig,
   BackendConfig,
   ClusterConfig,
   Config,
@@ -45,6 +46,7 @@ export interface ConfigFile {
   readonly clusters: readonly ClusterFile[];
   readonly monitor?: Partial<MonitorConfig>;
   readonly failover?: Partial<FailoverConfig>;
+  readonly firewall?: Partial<FirewallConfig>;
   readonly limits?: Partial<LimitsConfig>;
   readonly protocol?: Partial<ProtocolConfig>;
   readonly releases?: { readonly dir?: string };
@@ -74,6 +76,7 @@ export const DEFAULTS = deepFreeze({
   },
   monitor: { user: 'monitor', password: '', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 },
   failover: { holdMs: 5000, retryReads: true, readTimeoutMs: 0 },
+  firewall: { guards: 'none' },
   limits: {
     maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000,
     maxHandshakePacket: 16384, maxPendingHandshakes: 2000,
@@ -117,6 +120,7 @@ export function applyDefaults(file: ConfigFile, baseDir: string): Config {
     clusters: file.clusters.map(clusterDefaults),
     monitor: { ...d.monitor, ...file.monitor },
     failover: { ...d.failover, ...file.failover },
+    firewall: { ...d.firewall, ...file.firewall },
     limits: { ...d.limits, ...file.limits },
     protocol: { ...d.protocol, ...file.protocol },
     releases: { dir: path.resolve(baseDir, file.releases?.dir ?? path.join(installRoot(), 'releases')) },
@@ -147,6 +151,9 @@ function userDefaults(u: UserFile): UserConfig {
     backendUser: u.backendUser ?? u.name,
     backendPassword: u.backendPassword ?? u.password,
     readFrom: u.readFrom ?? DEFAULTS.user.readFrom,
+    admin: u.admin ?? false,
+    fileAccess: u.fileAccess ?? false,
+    multiStatements: u.multiStatements ?? false,
   };
 }
 

@@ -28,6 +28,12 @@ export interface UserConfig {
   readonly backendUser: string; // default: name
   readonly backendPassword: string; // default: password
   readonly readFrom: 'primary' | 'replica' | 'any'; // default "replica"
+  /** Firewall: schema and privilege changes allowed; default false. */
+  readonly admin: boolean;
+  /** Firewall: the server's files (INTO OUTFILE, LOAD_FILE(), LOAD DATA without LOCAL); default false. */
+  readonly fileAccess: boolean;
+  /** Firewall: several statements in one query; default false. */
+  readonly multiStatements: boolean;
 }
 
 export interface BackendConfig {
@@ -174,6 +180,13 @@ export interface ObservabilityConfig {
   readonly capture: CaptureConfig;
 }
 
+export type GuardSetting = 'all' | 'none' | Readonly<Record<string, boolean>>;
+
+export interface FirewallConfig {
+  /** Built-in guards: "all", "none" (default) or each by name. */
+  readonly guards: GuardSetting;
+}
+
 export interface Config {
   readonly listen: ListenConfig;
   readonly admin: AdminConfig;
@@ -182,6 +195,7 @@ export interface Config {
   readonly clusters: readonly ClusterConfig[];
   readonly monitor: MonitorConfig;
   readonly failover: FailoverConfig;
+  readonly firewall: FirewallConfig;
   readonly limits: LimitsConfig;
   readonly protocol: ProtocolConfig;
   readonly releases: ReleasesConfig;

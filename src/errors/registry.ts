@@ -21,6 +21,7 @@ export const DBM_ERR = {
   NOT_SUPPORTED_AUTH: { errno: 1251, sqlState: '08004', template: 'Client does not support authentication protocol requested by server; consider upgrading MySQL client' },
   NO_SUCH_THREAD: { errno: 1094, sqlState: 'HY000', template: 'Unknown thread id: %s' },
   KILL_DENIED: { errno: 1095, sqlState: 'HY000', template: 'You are not owner of thread %s' },
+  FIREWALL_BLOCKED: { errno: 1148, sqlState: '42000', template: 'dbmesh firewall: %s' },
   QUERY_TIMEOUT: { errno: 3024, sqlState: 'HY000', template: 'Query execution was interrupted, maximum statement execution time exceeded' },
   NO_BACKEND: { errno: 1105, sqlState: 'HY000', template: "dbmesh: no backend available for cluster '%s': %s" },
   BACKEND_LOST: { errno: 2013, sqlState: 'HY000', template: 'Lost connection to MySQL server during query (dbmesh: backend %s closed: %s)' },

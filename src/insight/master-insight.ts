@@ -26,6 +26,7 @@ export class MasterInsight {
   private readonly rowsSent: Counter;
   private readonly rowsAffected: Counter;
   private readonly logLines: Counter<'log' | 'outcome'>;
+  private readonly verdicts: Counter<'rule' | 'action'>;
   private readonly durations: CumulativeHistogram;
   private rotateTimer: NodeJS.Timeout | null = null;
   private rotating = false;
@@ -40,6 +41,7 @@ export class MasterInsight {
     this.errors = new Counter({ name: 'dbmesh_statement_errors_total', help: 'Statements answered with an error, by error number (the server\'s or dbmesh\'s).', labelNames: ['errno'], registers });
     this.rowsSent = new Counter({ name: 'dbmesh_statement_rows_sent_total', help: 'Rows of result sets sent to clients.', registers });
     this.rowsAffected = new Counter({ name: 'dbmesh_statement_rows_affected_total', help: 'Rows the servers reported as affected.', registers });
+    this.verdicts = new Counter({ name: 'dbmesh_firewall_verdicts_total', help: 'Statements the firewall stopped (action block) or let through while logging them (action log), by rule ("guard:<name>" for the built-in guards).', labelNames: ['rule', 'action'], registers });
     this.logLines = new Counter({ name: 'dbmesh_capture_lines_total', help: 'Lines of the SQL capture and slow query log, by log (capture, slow) and outcome (written, dropped: the disk or reader was slower than the traffic, or the file could not be written).', labelNames: ['log', 'outcome'], registers });
     this.durations = new CumulativeHistogram('dbmesh_statement_duration_seconds', 'Statement latency as dbmesh saw it (received to response end, pool waits included), by kind.', 'kind', DURATION_BUCKETS, registry);
     const store = this.digests;
@@ -69,13 +71,25 @@ export class MasterInsight {
   /** One worker shipment (any release). */
   merge(raw: unknown): void {
     if (raw === null || typeof raw !== 'object') return;
-    const d = raw as { digests?: unknown; metrics?: unknown; logs?: unknown };
+    const d = raw as { digests?: unknown; metrics?: unknown; logs?: unknown; firewall?: unknown };
     try {
       if (Array.isArray(d.digests) && this.config.digests.enabled) this.digests.merge(d.digests.filter(isDigestDelta));
       if (d.metrics !== null && typeof d.metrics === 'object') this.addMetrics(d.metrics as MetricsDelta);
       if (d.logs !== null && typeof d.logs === 'object') this.addLogCounts(d.logs as Record<string, { written?: unknown; dropped?: unknown }>);
+      if (d.firewall !== null && typeof d.firewall === 'object') this.addVerdicts(d.firewall as Record<string, unknown>);
     } catch (err) {
       this.log.warn('a worker\'s statement statistics could not be merged; that shipment is dropped', { error: (err as Error).message });
+    }
+  }
+
+  /** Firewall verdicts by rule: [blocked, logged]. */
+  private addVerdicts(v: Record<string, unknown>): void {
+    for (const [rule, pair] of Object.entries(v)) {
+      if (!Array.isArray(pair)) continue;
+      const blocked = Number(pair[0]);
+      const logged = Number(pair[1]);
+      if (blocked > 0) this.verdicts.inc({ rule, action: 'block' }, blocked);
+      if (logged > 0) this.verdicts.inc({ rule, action: 'log' }, logged);
     }
   }
 

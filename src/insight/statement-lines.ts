@@ -51,11 +51,12 @@ export function slowLine(rec: StatementRecord, digest: string, text: string): st
     ',"digest":"' + digest + '","text":' + JSON.stringify(text) + '}';
 }
 
-/** observability.capture: the slow-log fields plus session, route and inTransaction. */
+/** observability.capture: the slow-log fields plus session, route and inTransaction (and the firewall rule that blocked it). */
 export function captureLine(rec: StatementRecord, digest: string, text: string): string {
   return '{"ts":"' + startIso(rec) + '","session":' + rec.sessionId + ',"user":' + str(rec.user) +
     ',"client":' + str(rec.client) + ',"schema":' + str(rec.schema) + ',"digest":"' + digest +
     '","text":' + JSON.stringify(text) + ',"durationMs":' + ms(rec.durationMs) + ',"rowsSent":' + rec.rowsSent +
     ',"rowsAffected":' + rec.rowsAffected + ',"errno":' + rec.errno + ',"backend":' + str(rec.backend) +
-    ',"route":"' + rec.route + '","inTransaction":' + rec.inTransaction + '}';
+    ',"route":"' + rec.route + '","inTransaction":' + rec.inTransaction +
+    (rec.firewall === null ? '' : ',"firewall":' + str(rec.firewall)) + '}';
 }

@@ -36,6 +36,8 @@ export class StatementRecord {
   rowsAffected = 0;
   /** 0 when the statement succeeded, else the error number the client got. */
   errno = 0;
+  /** The firewall rule that blocked the statement ("guard:tautology"), or null. */
+  firewall: string | null = null;
 }
 
 /** The statement kinds in a fixed order (metric arrays are indexed by it). */

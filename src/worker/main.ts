@@ -155,8 +155,9 @@ export function runWorker(): void {
   function shipInsight(): void {
     if (server === null) return;
     const delta = server.insight.drain();
-    if (delta.digests.length === 0 && delta.metrics === null && delta.logs.capture.written + delta.logs.capture.dropped + delta.logs.slow.written + delta.logs.slow.dropped === 0) return;
-    channel.post('insight', { delta });
+    const firewall = server.firewall.drain();
+    if (firewall === null && delta.digests.length === 0 && delta.metrics === null && delta.logs.capture.written + delta.logs.capture.dropped + delta.logs.slow.written + delta.logs.slow.dropped === 0) return;
+    channel.post('insight', { delta: firewall === null ? delta : { ...delta, firewall } });
   }
 
   function startStats(): void {

@@ -21,6 +21,7 @@ import { ClusterPools } from './cluster-pools.js';
 import { BurstCollector } from './memory.js';
 import { pinReasons } from '../sql/pins.js';
 import { WorkerInsight } from '../insight/worker-insight.js';
+import { Firewall } from './firewall.js';
 import type { BackendFigures } from '../ipc/messages.js';
 
 export interface ProxyServerOptions {
@@ -55,9 +56,11 @@ export class ProxyServer implements SessionHost {
   remoteLookup: ((id: number, kill: boolean) => Promise<RemoteSession | null>) | null = null;
   readonly pools: ClusterPools;
   readonly insight: WorkerInsight;
+  readonly firewall: Firewall;
 
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.insight = new WorkerInsight(config.observability, this.log);
+    this.firewall = new Firewall(config.firewall);
     this.directory = new HealthDirectory(config);
     if (opts.health !== undefined) this.directory.apply(opts.health);
     else this.localMonitor = new LocalMonitor(config, this.directory, logger('monitor'));
@@ -213,6 +216,7 @@ export class ProxyServer implements SessionHost {
   async reconfigure(config: Config): Promise<void> {
     this.config = config;
     this.insight.apply(config.observability);
+    this.firewall.configure(config.firewall);
     this.directory.setConfig(config);
     this.pools.setConfig(config);
     await this.localMonitor?.setConfig(config);

@@ -10,6 +10,7 @@ import type { BackendDirectory } from './backends.js';
 import type { ClientSession } from './session.js';
 import type { ClusterPools } from './cluster-pools.js';
 import type { WorkerInsight } from '../insight/worker-insight.js';
+import type { Firewall } from './firewall.js';
 
 export interface SessionHost {
   readonly config: Config;
@@ -18,6 +19,8 @@ export interface SessionHost {
   readonly log: Logger;
   /** The after-statement observers (digests, metrics, slow log, capture). */
   readonly insight: WorkerInsight;
+  /** The SQL firewall: checked on every statement text before it is routed. */
+  readonly firewall: Firewall;
   /** Cluster whose greeting is shown before the user is known. */
   defaultCluster(): string;
   offeredCapabilities(greeting: Greeting | null): number;

@@ -32,6 +32,7 @@ export function beginStatement(s: ClientSession, sql: string, facts: StatementFa
   r.inTransaction = s.inTransaction;
   r.route = facts.hint !== null ? 'hint' : 'primary';
   r.backend = '';
+  r.firewall = null;
 }
 
 /** The statement goes out on `conn`: where it ran. */

@@ -63,6 +63,7 @@ import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchang
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
 import { TxJournal } from './tx-journal.js';
+import type { Blocked } from './firewall.js';
 import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
@@ -599,6 +600,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   private query(raw: Buffer, at: number): void {
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
+    const fw = this.host.firewall;
+    if (fw.enabled && this.blockedByFirewall(fw.check(sql, this.user!, this.id), sql, facts)) return;
     if (facts.kill && killBatch(this, this.host, sql)) return;
     beginStatement(this, sql, facts, null);
     if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
@@ -623,6 +626,20 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
       this.send(packet, ResponseKind.Result);
     });
+  }
+
+  /**
+   * A statement the firewall stopped: it never reaches a backend; the client gets ERR 1148
+   * naming the guard or rule, the session (and an open transaction) go on, and the statement
+   * is counted and captured with the rule. Returns whether it was blocked. Internal.
+   */
+  blockedByFirewall(verdict: Blocked | null, sql: string, facts: StatementFacts): boolean {
+    if (verdict === null) return false;
+    beginStatement(this, sql, facts, null);
+    this.stmt.firewall = verdict.rule;
+    this.host.log.warn('statement blocked by the firewall', { conn_id: this.id, user: this.user?.name ?? null, client: this.clientAddress, rule: verdict.rule, detail: verdict.message });
+    this.fail(new CommandFailed(DBM_ERR.FIREWALL_BLOCKED, [verdict.message]), 1);
+    return true;
   }
 
   /** What LAST_INSERT_ID(), ROW_COUNT() and CONNECTION_ID() are for this session on `conn`. Internal. */

@@ -1,0 +1,141 @@
+/**
+ * The SQL firewall's built-in guards through a real dbmesh: a blocked statement gets ERR 1148
+ * (42000) naming the guard and never reaches the server (its general log), the session and an
+ * open transaction go on, prepared statements are checked at prepare, admin-only statements
+ * pass for an admin user, and every verdict is counted in /metrics and captured with its rule.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { sharedSandbox } from '../helpers/shared-sandbox.js';
+import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
+
+async function metrics(d: DbmeshProcess): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`, { headers: { authorization: 'Bearer test-token' } });
+  return res.text();
+}
+
+async function until(what: string, pred: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('firewall: built-in guards', function () {
+  this.timeout(120_000);
+  let sb: SandboxInfo;
+  let d: DbmeshProcess;
+  let captureFile: string;
+  const connect = (user = 'app', password = 'app_pw'): Promise<mysql.Connection> =>
+    mysql.createConnection({ host: '127.0.0.1', port: d.port, user, password, database: 'dbmesh_test', multipleStatements: true });
+
+  before(async () => {
+    sb = await sharedSandbox();
+    captureFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'dbmesh-fw-')), 'capture.log');
+    d = await startDbmesh(sb, {
+      overrides: {
+        users: [
+          { name: 'app', password: 'app_pw', cluster: 'main', readFrom: 'primary' },
+          { name: 'app2', password: 'app2_pw', cluster: 'main', readFrom: 'primary', admin: true, fileAccess: true, multiStatements: true },
+        ],
+        firewall: { guards: 'all' },
+        observability: { capture: { file: captureFile, statements: 'all' } },
+      },
+    });
+    await rootQuery(sb.primary, 'CREATE TABLE IF NOT EXISTS dbmesh_test.fw_t (id INT PRIMARY KEY, v VARCHAR(40)); DELETE FROM dbmesh_test.fw_t');
+  });
+
+  after(async () => {
+    await d?.stop();
+  });
+
+  it('answers a blocked statement with ERR 1148 / 42000 naming the guard; the session goes on', async () => {
+    const c = await connect();
+    const err = await c.query('SELECT * FROM fw_t WHERE id = 1 OR 1=1').then(() => null, (e: Error & { errno?: number; sqlState?: string }) => e);
+    expect(err?.errno).to.equal(1148);
+    expect(err?.sqlState).to.equal('42000');
+    expect(err?.message).to.match(/^dbmesh firewall: blocked by guard tautology: OR with an always-true condition/);
+    const [rows] = await c.query('SELECT 1 AS one');
+    expect((rows as { one: number }[])[0]!.one).to.equal(1);
+    await c.end();
+  });
+
+  it('never lets a blocked statement reach the server (general log), while the ones around it do', async () => {
+    const marker = `fw${Date.now()}`;
+    await rootQuery(sb.primary, "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1");
+    try {
+      const c = await connect();
+      const blocked = [
+        `SELECT '${marker}' FROM fw_t WHERE id = 1 OR 'a'='a'`,
+        `SELECT '${marker}' FROM fw_t WHERE id = 1 UNION SELECT table_name FROM information_schema.tables`,
+        `DELETE FROM fw_t /* ${marker} */`,
+        `SELECT '${marker}' FROM fw_t WHERE id = 1 AND SLEEP(3)`,
+        `SELECT '${marker}'; DROP TABLE fw_t`,
+      ];
+      for (const sql of blocked) {
+        const err = await c.query(sql).then(() => null, (e: Error & { errno?: number }) => e);
+        expect(err?.errno, sql).to.equal(1148);
+      }
+      await c.query(`SELECT '${marker}-passes' AS m`);
+      await c.end();
+    } finally {
+      await rootQuery(sb.primary, 'SET GLOBAL general_log = 0');
+    }
+    const seen = (await rootQuery(sb.primary, `SELECT argument FROM mysql.general_log WHERE argument LIKE '%${marker}%'`)).trim().split('\n');
+    expect(seen).to.deep.equal([`SELECT '${marker}-passes' AS m`]);
+  });
+
+  it('does not disturb an open transaction', async () => {
+    const c = await connect();
+    await c.query('BEGIN');
+    await c.query("INSERT INTO fw_t VALUES (1, 'one')");
+    const err = await c.query('UPDATE fw_t SET v = NULL').then(() => null, (e: Error & { errno?: number }) => e);
+    expect(err?.errno).to.equal(1148);
+    expect(err?.message).to.match(/unbounded-write: UPDATE without WHERE or LIMIT/);
+    await c.query("INSERT INTO fw_t VALUES (2, 'two')");
+    await c.query('COMMIT');
+    await c.end();
+    expect((await rootQuery(sb.primary, 'SELECT id, v FROM dbmesh_test.fw_t ORDER BY id')).trim().split('\n')).to.deep.equal(['1\tone', '2\ttwo']);
+  });
+
+  it('checks prepared statements at prepare', async () => {
+    const c = await connect();
+    const err = await c.execute('SELECT * FROM fw_t WHERE id = ? OR 2>1', [1]).then(() => null, (e: Error & { errno?: number }) => e);
+    expect(err?.errno).to.equal(1148);
+    const [rows] = await c.execute('SELECT v FROM fw_t WHERE id = ?', [1]);
+    expect((rows as { v: string }[])[0]!.v).to.equal('one');
+    await c.end();
+  });
+
+  it('lets an admin user do what the admin, file and multi-statement guards refuse others', async () => {
+    const app = await connect();
+    const admin = await connect('app2', 'app2_pw');
+    for (const sql of ['CREATE TABLE IF NOT EXISTS fw_scratch (id INT)', 'SELECT 1; SELECT 2']) {
+      await admin.query(sql);
+    }
+    for (const [sql, guard] of [['DROP TABLE fw_scratch', 'admin-statements'], ['SELECT 1; SELECT 2', 'multi-statements'], ["SELECT LOAD_FILE('/etc/hostname')", 'file-access']] as const) {
+      const err = await app.query(sql).then(() => null, (e: Error & { errno?: number }) => e);
+      expect(err?.message, sql).to.include(`guard ${guard}`);
+    }
+    await admin.query('DROP TABLE fw_scratch');
+    await app.end();
+    await admin.end();
+  });
+
+  it('counts every verdict in /metrics by rule and writes it to the capture with the rule', async () => {
+    const c = await connect();
+    const before = await metrics(d);
+    const n = (text: string): number => Number(/^dbmesh_firewall_verdicts_total\{rule="guard:tautology",action="block"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    for (let i = 0; i < 3; i++) await c.query(`SELECT * FROM fw_t WHERE id = ${i} OR 1=1`).catch(() => undefined);
+    await c.end();
+    await until('the verdicts in /metrics', async () => n(await metrics(d)) >= n(before) + 3);
+    await until('the capture lines', () => readFileSync(captureFile, 'utf8').includes('WHERE id = 2 OR 1=1'));
+    const line = readFileSync(captureFile, 'utf8').split('\n').filter((l) => l.includes('WHERE id = 2 OR 1=1')).map((l) => JSON.parse(l) as Record<string, unknown>)[0]!;
+    expect(line).to.include({ errno: 1148, firewall: 'guard:tautology', backend: '' });
+  });
+});
