@@ -13,6 +13,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { promote, rootQuery, semiSync, startSandbox, stopSandbox, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
+import { waitUntil } from '../helpers/routing.js';
 
 const INTERVAL_MS = 500;
 const READ_TIMEOUT_MS = 2000;
@@ -45,13 +46,7 @@ async function backendState(dbm: DbmeshProcess, id: string): Promise<string | un
   return st.backends?.clusters.main?.backends.find((b) => b.id === id)?.state;
 }
 
-async function waitFor(what: string, pred: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (what: string, pred: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitUntil(pred, what, timeoutMs);
 
 describe('failover (private sandbox, servers killed)', function () {
   this.timeout(300_000);

@@ -12,18 +12,11 @@ import mysql from 'mysql2/promise';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
+import { waitUntil } from '../helpers/routing.js';
 
 async function metrics(d: DbmeshProcess): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`, { headers: { authorization: 'Bearer test-token' } });
   return res.text();
-}
-
-async function until(what: string, pred: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('firewall: built-in guards', function () {
@@ -133,8 +126,8 @@ describe('firewall: built-in guards', function () {
     const n = (text: string): number => Number(/^dbmesh_firewall_verdicts_total\{rule="guard:tautology",action="block"\} (\d+)$/m.exec(text)?.[1] ?? 0);
     for (let i = 0; i < 3; i++) await c.query(`SELECT * FROM fw_t WHERE id = ${i} OR 1=1`).catch(() => undefined);
     await c.end();
-    await until('the verdicts in /metrics', async () => n(await metrics(d)) >= n(before) + 3);
-    await until('the capture lines', () => readFileSync(captureFile, 'utf8').includes('WHERE id = 2 OR 1=1'));
+    await waitUntil(async () => n(await metrics(d)) >= n(before) + 3, 'the verdicts in /metrics');
+    await waitUntil(() => readFileSync(captureFile, 'utf8').includes('WHERE id = 2 OR 1=1'), 'the capture lines');
     const line = readFileSync(captureFile, 'utf8').split('\n').filter((l) => l.includes('WHERE id = 2 OR 1=1')).map((l) => JSON.parse(l) as Record<string, unknown>)[0]!;
     expect(line).to.include({ errno: 1148, firewall: 'guard:tautology', backend: '' });
   });
