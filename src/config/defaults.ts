@@ -76,7 +76,7 @@ export const DEFAULTS = deepFreeze({
   },
   monitor: { user: 'monitor', password: '', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 },
   failover: { holdMs: 5000, retryReads: true, readTimeoutMs: 0 },
-  firewall: { guards: 'none' },
+  firewall: { guards: 'none', rules: [] },
   limits: {
     maxAllowedPacket: 67108864, maxClientConnections: 10000, connectTimeoutMs: 5000, handshakeTimeoutMs: 10000,
     maxHandshakePacket: 16384, maxPendingHandshakes: 2000,

@@ -182,9 +182,27 @@ export interface ObservabilityConfig {
 
 export type GuardSetting = 'all' | 'none' | Readonly<Record<string, boolean>>;
 
+export interface FirewallRule {
+  readonly name?: string;
+  readonly action: 'block' | 'log' | 'allow';
+  readonly message?: string;
+  readonly users?: readonly string[];
+  /** CIDRs or single addresses. */
+  readonly clients?: readonly string[];
+  readonly schemas?: readonly string[];
+  readonly kinds?: readonly string[];
+  readonly digests?: readonly string[];
+  readonly fingerprints?: readonly string[];
+  readonly tables?: readonly string[];
+  /** Regular expression on the fingerprint (case-insensitive). */
+  readonly pattern?: string;
+}
+
 export interface FirewallConfig {
   /** Built-in guards: "all", "none" (default) or each by name. */
   readonly guards: GuardSetting;
+  /** Evaluated in order before the guards; default none. */
+  readonly rules: readonly FirewallRule[];
 }
 
 export interface Config {

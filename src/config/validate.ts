@@ -7,6 +7,7 @@
  * Semantic checks run even when the schema found problems, so one run lists everything;
  * they therefore read the input defensively and skip whatever is malformed.
  */
+import { parseCidr } from './cidr.js';
 import { Ajv, type ErrorObject } from 'ajv';
 import schema from './schema.json' with { type: 'json' };
 import { DEFAULTS } from './defaults.js';
@@ -76,7 +77,34 @@ function semanticProblems(data: unknown): string[] {
   watchdogProblems(data, problems);
   adminTimeoutProblems(data, problems);
   readinessProblems(data, problems);
+  firewallProblems(data, problems);
   return problems;
+}
+
+/** Firewall rules the schema cannot judge: regular expressions that do not compile, addresses that are not CIDRs. */
+function firewallProblems(data: Rec, problems: string[]): void {
+  const fw = data.firewall;
+  if (!isRec(fw)) return;
+  arrayOf(fw.rules).forEach((r, i) => {
+    if (!isRec(r)) return;
+    if (typeof r.pattern === 'string') {
+      try {
+        new RegExp(r.pattern, 'i');
+      } catch (err) {
+        problems.push(`firewall.rules[${i}].pattern: not a valid regular expression: ${(err as Error).message}`);
+      }
+    }
+    arrayOf(r.clients).forEach((c, j) => {
+      if (typeof c === 'string' && parseCidr(c) === null) problems.push(`firewall.rules[${i}].clients[${j}]: "${c}" is not an IPv4 or IPv6 address or CIDR block (e.g. 10.0.0.0/8)`);
+    });
+  });
+  const names = new Map<string, number>();
+  arrayOf(fw.rules).forEach((r, i) => {
+    if (!isRec(r) || typeof r.name !== 'string') return;
+    const first = names.get(r.name);
+    if (first !== undefined) problems.push(`firewall.rules[${i}].name: duplicate rule name "${r.name}" (first at firewall.rules[${first}])`);
+    else names.set(r.name, i);
+  });
 }
 
 /**

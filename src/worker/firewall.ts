@@ -6,6 +6,9 @@
  */
 import type { FirewallConfig, GuardSetting, UserConfig } from '../config/types.js';
 import { ALL_GUARDS, GUARD_NAMES, checkGuards, guardBit, type GuardName, type GuardVerdict } from '../sql/guards.js';
+import type { StatementKind } from '../sql/classifier.js';
+import type { Logger } from '../observability/logger.js';
+import { compileRules, matchRule, type CompiledRule } from './firewall-rules.js';
 
 /** Verdict counts by rule ("guard:<name>"): [blocked, logged]. */
 export type VerdictCounts = Record<string, [number, number]>;
@@ -25,35 +28,65 @@ export interface Blocked {
   readonly message: string;
 }
 
+/** Who sent a statement, for the rules. */
+export interface StatementOrigin {
+  readonly user: UserConfig;
+  readonly connectionId: number;
+  readonly client: string;
+  readonly schema: string | null;
+  readonly kind: StatementKind;
+}
+
 export class Firewall {
   private mask = 0;
+  private rules: CompiledRule[] = [];
   private counts: VerdictCounts = {};
   private counted = false;
 
-  constructor(config: FirewallConfig) {
+  constructor(config: FirewallConfig, private readonly log: Logger | null = null) {
     this.configure(config);
   }
 
   configure(config: FirewallConfig): void {
     this.mask = guardMask(config.guards);
+    this.rules = compileRules(config.rules ?? []);
   }
 
   get enabled(): boolean {
-    return this.mask !== 0;
+    return this.mask !== 0 || this.rules.length > 0;
   }
 
-  /** The verdict on a statement text (COM_QUERY or COM_STMT_PREPARE) of `user`'s session `connectionId`; null: it passes. */
-  check(text: string, user: UserConfig, connectionId: number): Blocked | null {
+  /**
+   * The verdict on a statement text (COM_QUERY or COM_STMT_PREPARE); null: it passes. Rules
+   * first, in order (block, allow: skip the guards, log: go on to the guards), then the guards.
+   */
+  check(text: string, o: StatementOrigin): Blocked | null {
+    if (this.rules.length > 0) {
+      const r = matchRule(this.rules, { sql: text, user: o.user.name, client: o.client, schema: o.schema, kind: o.kind });
+      if (r !== null) {
+        if (r.action === 'block') {
+          this.count(r.name, 0);
+          return { rule: r.name, message: r.message ?? `blocked by rule ${r.name}` };
+        }
+        if (r.action === 'allow') return null;
+        this.count(r.name, 1);
+        this.log?.warn('statement matched a firewall log rule', { rule: r.name, user: o.user.name, client: o.client, conn_id: o.connectionId, text: text.slice(0, 200) });
+      }
+    }
     if (this.mask === 0) return null;
     const v: GuardVerdict | null = checkGuards(text, this.mask, {
-      admin: user.admin, fileAccess: user.fileAccess, multiStatements: user.multiStatements, connectionId,
+      admin: o.user.admin, fileAccess: o.user.fileAccess, multiStatements: o.user.multiStatements, connectionId: o.connectionId,
     });
     if (v === null) return null;
     const rule = `guard:${v.guard}`;
-    const c = this.counts[rule] ??= [0, 0];
-    c[0]++;
-    this.counted = true;
+    this.count(rule, 0);
     return { rule, message: `blocked by guard ${v.guard}: ${v.detail}` };
+  }
+
+  private count(rule: string, slot: 0 | 1): void {
+    const c = this.counts[rule] ??= [0, 0];
+    c[slot]++;
+    this.counted = true;
   }
 
   /** Verdicts since the last call, or null when none. */

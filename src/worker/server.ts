@@ -60,7 +60,7 @@ export class ProxyServer implements SessionHost {
 
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.insight = new WorkerInsight(config.observability, this.log);
-    this.firewall = new Firewall(config.firewall);
+    this.firewall = new Firewall(config.firewall, this.log);
     this.directory = new HealthDirectory(config);
     if (opts.health !== undefined) this.directory.apply(opts.health);
     else this.localMonitor = new LocalMonitor(config, this.directory, logger('monitor'));

@@ -63,7 +63,7 @@ import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchang
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
 import { TxJournal } from './tx-journal.js';
-import type { Blocked } from './firewall.js';
+import type { Blocked, StatementOrigin } from './firewall.js';
 import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
@@ -601,7 +601,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
     const fw = this.host.firewall;
-    if (fw.enabled && this.blockedByFirewall(fw.check(sql, this.user!, this.id), sql, facts)) return;
+    if (fw.enabled && this.blockedByFirewall(fw.check(sql, this.origin(facts)), sql, facts)) return;
     if (facts.kill && killBatch(this, this.host, sql)) return;
     beginStatement(this, sql, facts, null);
     if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
@@ -633,6 +633,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * naming the guard or rule, the session (and an open transaction) go on, and the statement
    * is counted and captured with the rule. Returns whether it was blocked. Internal.
    */
+  /** Who sends this statement, for the firewall's rules. Internal. */
+  origin(facts: StatementFacts): StatementOrigin {
+    return { user: this.user!, connectionId: this.id, client: this.remoteHost, schema: this.state.schema, kind: facts.kind };
+  }
+
   blockedByFirewall(verdict: Blocked | null, sql: string, facts: StatementFacts): boolean {
     if (verdict === null) return false;
     beginStatement(this, sql, facts, null);

@@ -5,7 +5,7 @@
  * pass for an admin user, and every verdict is counted in /metrics and captured with its rule.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -13,6 +13,8 @@ import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { rootQuery, type SandboxInfo } from '../helpers/sandbox.js';
 import { waitUntil } from '../helpers/routing.js';
+import { fingerprint } from '../../src/sql/fingerprint.js';
+import { digestId } from '../../src/sql/digest-id.js';
 
 async function metrics(d: DbmeshProcess): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`, { headers: { authorization: 'Bearer test-token' } });
@@ -132,3 +134,86 @@ describe('firewall: built-in guards', function () {
     expect(line).to.include({ errno: 1148, firewall: 'guard:tautology', backend: '' });
   });
 });
+
+describe('firewall: rules', function () {
+  this.timeout(120_000);
+  let sb: SandboxInfo;
+  let d: DbmeshProcess;
+  const connect = (user = 'app', password = 'app_pw'): Promise<mysql.Connection> =>
+    mysql.createConnection({ host: '127.0.0.1', port: d.port, user, password, database: 'dbmesh_test' });
+  const fails = async (c: mysql.Connection, sql: string): Promise<string | null> => c.query(sql).then(() => null, (e: Error & { errno?: number }) => `${e.errno} ${e.message}`);
+  const readDigest = fingerprintDigest('SELECT v FROM fw_r WHERE id = 1');
+  const rules = [
+    { name: 'no-secrets', action: 'block', tables: ['fw_secret'], message: 'the secrets table is off limits' },
+    { name: 'maintenance', action: 'allow', users: ['app2'], pattern: '^delete from fw_r$' },
+    { name: 'ddl-audit', action: 'log', kinds: ['ddl'] },
+    { name: 'no-show-from-loopback', action: 'block', kinds: ['show'], clients: ['127.0.0.0/8', '::1'] },
+    { name: 'not-from-elsewhere', action: 'block', clients: ['10.0.0.0/8'] },
+    { name: 'one-shape', action: 'block', digests: [readDigest] },
+  ];
+
+  before(async () => {
+    sb = await sharedSandbox();
+    d = await startDbmesh(sb, {
+      overrides: {
+        users: [
+          { name: 'app', password: 'app_pw', cluster: 'main', readFrom: 'primary' },
+          { name: 'app2', password: 'app2_pw', cluster: 'main', readFrom: 'primary', admin: true },
+        ],
+        firewall: { guards: 'all', rules },
+      },
+    });
+    await rootQuery(sb.primary, 'CREATE TABLE IF NOT EXISTS dbmesh_test.fw_r (id INT PRIMARY KEY, v INT); CREATE TABLE IF NOT EXISTS dbmesh_test.fw_secret (id INT)');
+  });
+
+  after(async () => {
+    await d?.stop();
+  });
+
+  it('blocks by table with the rule\'s message, by client address and kind, and by digest id', async () => {
+    const c = await connect();
+    expect(await fails(c, 'SELECT * FROM dbmesh_test.fw_secret')).to.equal('1148 dbmesh firewall: the secrets table is off limits');
+    expect(await fails(c, 'SHOW TABLES')).to.equal('1148 dbmesh firewall: blocked by rule no-show-from-loopback');
+    expect(await fails(c, 'SELECT v FROM fw_r WHERE id = 42')).to.equal('1148 dbmesh firewall: blocked by rule one-shape');
+    expect(await fails(c, 'SELECT id FROM fw_r WHERE id = 42')).to.equal(null);
+    await c.end();
+  });
+
+  it('allow exempts a statement from the guards for the users it names; log lets it through, counted', async () => {
+    const app = await connect();
+    const admin = await connect('app2', 'app2_pw');
+    expect(await fails(app, 'DELETE FROM fw_r')).to.match(/^1148 .*guard unbounded-write/);
+    expect(await fails(admin, 'DELETE FROM fw_r')).to.equal(null);
+    expect(await fails(admin, 'CREATE TABLE IF NOT EXISTS fw_r2 (id INT)')).to.equal(null);
+    expect(await fails(admin, 'DROP TABLE fw_r2')).to.equal(null);
+    await app.end();
+    await admin.end();
+    await waitUntil(async () => /^dbmesh_firewall_verdicts_total\{rule="ddl-audit",action="log"\} 2$/m.test(await metrics(d)), 'the log verdicts');
+    expect(d.logs.some((l) => l.message === 'statement matched a firewall log rule' && l.rule === 'ddl-audit')).to.equal(true);
+  });
+
+  it('applies a changed rule set on reload, and refuses an invalid rule with its path', async () => {
+    const c = await connect();
+    const file = JSON.parse(readFileSync(d.configPath, 'utf8')) as { firewall: { rules: unknown[] } };
+    const reload = async (): Promise<{ status: number; body: { problems?: string[] } }> => {
+      writeFileSync(d.configPath, JSON.stringify(file, null, 2));
+      const res = await fetch(`http://127.0.0.1:${d.adminPort}/api/reload`, { method: 'POST', headers: { authorization: 'Bearer test-token' } });
+      return { status: res.status, body: await res.json() as { problems?: string[] } };
+    };
+    file.firewall.rules = [{ name: 'bad', action: 'block', pattern: '(unclosed', clients: ['300.1.1.1/8'] }];
+    const refused = await reload();
+    expect(refused.status).to.equal(422);
+    expect(refused.body.problems!.join('\n')).to.match(/firewall\.rules\[0\]\.pattern: not a valid regular expression/);
+    expect(refused.body.problems!.join('\n')).to.match(/firewall\.rules\[0\]\.clients\[0\]: "300\.1\.1\.1\/8" is not an IPv4 or IPv6 address/);
+    expect(await fails(c, 'SELECT * FROM fw_secret')).to.match(/off limits/); // unchanged
+    file.firewall.rules = [{ name: 'no-fw-r', action: 'block', tables: ['fw_r'] }];
+    expect((await reload()).status).to.equal(200);
+    expect(await fails(c, 'SELECT * FROM fw_secret')).to.equal(null);
+    expect(await fails(c, 'SELECT id FROM fw_r')).to.equal('1148 dbmesh firewall: blocked by rule no-fw-r');
+    await c.end();
+  });
+});
+
+function fingerprintDigest(sql: string): string {
+  return digestId(fingerprint(sql));
+}
