@@ -2,7 +2,7 @@
  * firewall.rules[], compiled once per config snapshot: sets for names, a BlockList for client
  * addresses, one RegExp per pattern. A statement is matched against them in order; the first
  * rule whose every given condition holds decides. The fingerprint (and digest id, table list)
- * is computed only when some rule needs it, once per statement.
+ * is computed only when some rule needs it, once per statement (see RuleSet).
  */
 import net from 'node:net';
 import type { FirewallRule } from '../config/types.js';
@@ -55,47 +55,90 @@ export function compileRules(rules: readonly FirewallRule[]): CompiledRule[] {
   });
 }
 
-/** What matching computed for one statement, so it is computed once. */
-class Lazy {
-  private fp: string | null = null;
-  private id: string | null = null;
-  private tables: string[] | null = null;
-
-  constructor(private readonly sql: string) {}
-
-  fingerprint(): string {
-    return this.fp ??= fingerprint(this.sql);
-  }
-
-  digest(): string {
-    return this.id ??= digestId(this.fingerprint());
-  }
-
-  tableList(): string[] {
-    return this.tables ??= tableNames(this.sql);
-  }
-}
-
 function clientMatches(list: net.BlockList, client: string): boolean {
   const v4mapped = client.startsWith('::ffff:') && net.isIPv4(client.slice(7)) ? client.slice(7) : client;
   const family = net.isIPv4(v4mapped) ? 'ipv4' : net.isIPv6(v4mapped) ? 'ipv6' : null;
   return family !== null && list.check(v4mapped, family);
 }
 
-/** The first rule that matches, or null. */
-export function matchRule(rules: readonly CompiledRule[], s: RuleSubject): CompiledRule | null {
-  let lazy: Lazy | null = null;
-  for (const r of rules) {
-    if (r.users !== null && !r.users.has(s.user)) continue;
-    if (r.kinds !== null && !r.kinds.has(s.kind)) continue;
-    if (r.schemas !== null && (s.schema === null || !r.schemas.has(s.schema))) continue;
-    if (r.clients !== null && !clientMatches(r.clients, s.client)) continue;
-    if (r.fingerprints !== null || r.digests !== null || r.pattern !== null || r.tables !== null) lazy ??= new Lazy(s.sql);
-    if (r.fingerprints !== null && !r.fingerprints.has(lazy!.fingerprint())) continue;
-    if (r.digests !== null && !r.digests.has(lazy!.digest())) continue;
-    if (r.pattern !== null && !r.pattern.test(lazy!.fingerprint())) continue;
-    if (r.tables !== null && !lazy!.tableList().some((t) => r.tables!.has(t))) continue;
-    return r;
+/** Whether a rule's conditions on the statement's text hold (fingerprints, digests, pattern, tables). */
+function textMatches(r: CompiledRule, sql: string, fp: string): boolean {
+  if (r.fingerprints !== null && !r.fingerprints.has(fp)) return false;
+  if (r.digests !== null && !r.digests.has(digestId(fp))) return false;
+  if (r.pattern !== null && !r.pattern.test(fp)) return false;
+  if (r.tables !== null && !tableNames(sql).some((t) => r.tables!.has(t))) return false;
+  return true;
+}
+
+const hasText = (r: CompiledRule): boolean => r.fingerprints !== null || r.digests !== null || r.pattern !== null || r.tables !== null;
+
+/** Entries kept per cache before it starts afresh (fingerprints and client addresses are few in practice). */
+const CACHE_MAX = 4096;
+
+/**
+ * A compiled rule set with what does not change between statements cached: per fingerprint,
+ * which rules' text conditions hold (statements of one shape name the same tables and match
+ * the same patterns), and per client address, which rules' CIDRs hold. A statement then costs
+ * a fingerprint, two map lookups and a pass over cheap comparisons, however many rules.
+ */
+export class RuleSet {
+  private readonly textDependent: boolean;
+  private readonly byFingerprint = new Map<string, Uint8Array>();
+  private readonly byClient = new Map<string, Uint8Array>();
+
+  constructor(readonly rules: readonly CompiledRule[]) {
+    this.textDependent = rules.some(hasText);
   }
-  return null;
+
+  get size(): number {
+    return this.rules.length;
+  }
+
+  /** The first rule that matches, or null. */
+  match(s: RuleSubject): CompiledRule | null {
+    const rules = this.rules;
+    let text: Uint8Array | null = null;
+    let clients: Uint8Array | null = null;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (r.users !== null && !r.users.has(s.user)) continue;
+      if (r.kinds !== null && !r.kinds.has(s.kind)) continue;
+      if (r.schemas !== null && (s.schema === null || !r.schemas.has(s.schema))) continue;
+      if (r.clients !== null && (clients ??= this.clientsOf(s.client))[i] === 0) continue;
+      if (this.textDependent && hasText(r) && (text ??= this.textOf(s.sql))[i] === 0) continue;
+      return r;
+    }
+    return null;
+  }
+
+  private textOf(sql: string): Uint8Array {
+    const fp = fingerprint(sql);
+    let v = this.byFingerprint.get(fp);
+    if (v === undefined) {
+      v = new Uint8Array(this.rules.length);
+      for (let i = 0; i < this.rules.length; i++) v[i] = hasText(this.rules[i]!) && textMatches(this.rules[i]!, sql, fp) ? 1 : 0;
+      if (this.byFingerprint.size >= CACHE_MAX) this.byFingerprint.clear();
+      this.byFingerprint.set(fp, v);
+    }
+    return v;
+  }
+
+  private clientsOf(client: string): Uint8Array {
+    let v = this.byClient.get(client);
+    if (v === undefined) {
+      v = new Uint8Array(this.rules.length);
+      for (let i = 0; i < this.rules.length; i++) {
+        const list = this.rules[i]!.clients;
+        v[i] = list !== null && clientMatches(list, client) ? 1 : 0;
+      }
+      if (this.byClient.size >= CACHE_MAX) this.byClient.clear();
+      this.byClient.set(client, v);
+    }
+    return v;
+  }
+}
+
+/** The first rule that matches, or null (uncached: tests and one-off checks). */
+export function matchRule(rules: readonly CompiledRule[], s: RuleSubject): CompiledRule | null {
+  return new RuleSet(rules).match(s);
 }

@@ -8,7 +8,7 @@ import type { FirewallConfig, GuardSetting, UserConfig } from '../config/types.j
 import { ALL_GUARDS, GUARD_NAMES, checkGuards, guardBit, type GuardName, type GuardVerdict } from '../sql/guards.js';
 import type { StatementKind } from '../sql/classifier.js';
 import type { Logger } from '../observability/logger.js';
-import { compileRules, matchRule, type CompiledRule } from './firewall-rules.js';
+import { RuleSet, compileRules } from './firewall-rules.js';
 
 /** Verdict counts by rule ("guard:<name>"): [blocked, logged]. */
 export type VerdictCounts = Record<string, [number, number]>;
@@ -39,7 +39,7 @@ export interface StatementOrigin {
 
 export class Firewall {
   private mask = 0;
-  private rules: CompiledRule[] = [];
+  private rules = new RuleSet([]);
   private counts: VerdictCounts = {};
   private counted = false;
 
@@ -49,11 +49,11 @@ export class Firewall {
 
   configure(config: FirewallConfig): void {
     this.mask = guardMask(config.guards);
-    this.rules = compileRules(config.rules ?? []);
+    this.rules = new RuleSet(compileRules(config.rules ?? []));
   }
 
   get enabled(): boolean {
-    return this.mask !== 0 || this.rules.length > 0;
+    return this.mask !== 0 || this.rules.size > 0;
   }
 
   /**
@@ -61,8 +61,8 @@ export class Firewall {
    * first, in order (block, allow: skip the guards, log: go on to the guards), then the guards.
    */
   check(text: string, o: StatementOrigin): Blocked | null {
-    if (this.rules.length > 0) {
-      const r = matchRule(this.rules, { sql: text, user: o.user.name, client: o.client, schema: o.schema, kind: o.kind });
+    if (this.rules.size > 0) {
+      const r = this.rules.match({ sql: text, user: o.user.name, client: o.client, schema: o.schema, kind: o.kind });
       if (r !== null) {
         if (r.action === 'block') {
           this.count(r.name, 0);

@@ -12,6 +12,8 @@
  *   - every UPDATE / DELETE has a WHERE clause;
  *   - inserts into tables with a unique key use ON DUPLICATE KEY UPDATE, INSERT IGNORE or REPLACE;
  *   - nothing names the database: everything lives in the current one.
+ * Run them over a utf8mb4 connection (mysql2's default; the mariadb CLI needs
+ * --default-character-set=utf8mb4, its utf8mb3 default rejects the emoji in one INSERT).
  *
  * A few statements use MariaDB-only syntax (SET STATEMENT ... FOR, RETURNING,
  * max_statement_time, @@tx_isolation); their `why` says so. MySQL's `->` / `->>` JSON operators
@@ -408,7 +410,7 @@ export const BENIGN_STATEMENTS: readonly BenignStatement[] = Object.freeze([
   { sql: 'SELECT id, user_id, created_at, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY created_at DESC) AS rn FROM orders', why: 'ROW_NUMBER() OVER (PARTITION BY ...)' },
   { sql: 'SELECT name, dept, salary, RANK() OVER (PARTITION BY dept ORDER BY salary DESC) AS dept_rank FROM employees', why: 'RANK() window' },
   { sql: 'SELECT id, user_id, total, SUM(total) OVER (PARTITION BY user_id ORDER BY created_at ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running FROM orders', why: 'running total window frame' },
-  { sql: 'SELECT id, total, LAG(total) OVER (ORDER BY id) AS prev_total, LEAD(total, 1, 0) OVER (ORDER BY id) AS next_total FROM orders', why: 'LAG / LEAD' },
+  { sql: 'SELECT id, total, LAG(total) OVER (ORDER BY id) AS prev_total, LEAD(total, 1) OVER (ORDER BY id) AS next_total FROM orders', why: 'LAG / LEAD' },
   { sql: 'SELECT name, salary, NTILE(4) OVER (ORDER BY salary) AS quartile FROM employees', why: 'NTILE' },
   { sql: 'SELECT name, dept, DENSE_RANK() OVER w AS r, AVG(salary) OVER w AS avg_salary FROM employees WINDOW w AS (PARTITION BY dept ORDER BY salary)', why: 'named WINDOW clause' },
   { sql: 'SELECT * FROM (SELECT id, user_id, total, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY total DESC) AS rn FROM orders) ranked WHERE rn <= 3', why: 'top-N per group through a derived table' },
