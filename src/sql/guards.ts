@@ -13,7 +13,7 @@ import {
 
 export const GUARD_NAMES = [
   'unbounded-write', 'tautology', 'union-injection', 'stacked-statements', 'comment-truncation',
-  'hidden-keywords', 'encoded-keywords', 'sleep-in-where', 'file-access', 'admin-statements', 'multi-statements',
+  'hidden-keywords', 'encoded-keywords', 'sleep-in-where', 'server-probes', 'file-access', 'admin-statements', 'multi-statements',
 ] as const;
 export type GuardName = typeof GUARD_NAMES[number];
 
@@ -198,6 +198,13 @@ const PREDICATE_START = new Set(['WHERE', 'HAVING', 'ON', 'WHEN']);
 const SLEEPY = new Set(['SLEEP', 'BENCHMARK', 'GET_LOCK']);
 const SYSTEM_SCHEMAS = new Set(['INFORMATION_SCHEMA', 'MYSQL', 'PERFORMANCE_SCHEMA', 'SYS']);
 const PROBE_FUNCTIONS = new Set(['VERSION', 'USER', 'CURRENT_USER', 'SESSION_USER', 'SYSTEM_USER', 'DATABASE', 'SCHEMA', 'LOAD_FILE', 'CONNECTION_ID']);
+/** Server facts an injection reads (blind, error-based): functions and server variables. */
+const PROBE_FUNCTIONS_STRICT = new Set(['VERSION', 'USER', 'SYSTEM_USER', 'SESSION_USER', 'CONNECTION_ID', 'UUID']);
+const PROBE_FUNCTIONS_LIKE = new Set(['DATABASE', 'SCHEMA', 'CURRENT_USER']);
+/** Functions that take a value apart character by character (blind extraction). */
+const DISSECT = new Set(['SUBSTRING', 'SUBSTR', 'MID', 'ASCII', 'ORD', 'LENGTH', 'CHAR_LENGTH', 'BIT_LENGTH', 'LEFT', 'RIGHT', 'HEX', 'BIN', 'LOCATE', 'INSTR', 'ELT', 'LPAD', 'RPAD', 'LOWER', 'UPPER']);
+/** Functions error-based injection uses to make the server print a value in its error. */
+const ERROR_FUNCTIONS = new Set(['EXTRACTVALUE', 'UPDATEXML', 'GTID_SUBSET', 'GTID_SUBTRACT', 'NAME_CONST', 'ST_LATFROMGEOHASH', 'ST_LONGFROMGEOHASH', 'ST_POINTFROMGEOHASH', 'JSON_KEYS', 'POLYGON', 'MULTIPOINT', 'GEOMETRYCOLLECTION', 'LINESTRING', 'MULTILINESTRING', 'MULTIPOLYGON']);
 const STACKED_STARTS = new Set(['DROP', 'DELETE', 'INSERT', 'UPDATE', 'SHUTDOWN', 'GRANT', 'REVOKE', 'CREATE', 'ALTER', 'TRUNCATE', 'SELECT', 'SET', 'EXEC', 'EXECUTE', 'CALL', 'LOAD', 'RENAME', 'REPLACE', 'KILL', 'DO', 'HANDLER']);
 const EXEC_KEYWORDS = /\b(union|select|sleep|benchmark|or|and|from|where|insert|update|delete|drop|load_file|outfile|dumpfile|having|concat|char)\b/i;
 const DECODED_KEYWORDS = /\b(select|union|insert|update|delete|drop|sleep|benchmark|load_file|outfile|dumpfile|from|where|admin|root|password|or|and)\b|['"`;]|--|\/\*/i;
@@ -221,8 +228,12 @@ function checkOne(enabled: number, who: GuardSubject): GuardVerdict | null {
   let first = true; // at a statement's first word
   let head = '';
   let sawWhere = false;
+  let depth = 0;
+  const intro = on('server-probes') && introspection();
   for (let i = 0; i < count; i++) {
     const k = kinds[i];
+    if (punct(i, '(')) depth++;
+    else if (punct(i, ')') && depth > 0) depth--;
     if (k === TK_EXEC_OPEN && on('hidden-keywords')) {
       let j = i + 1;
       while (j < count && kinds[j] !== TK_EXEC_CLOSE) j++;
@@ -234,9 +245,13 @@ function checkOne(enabled: number, who: GuardSubject): GuardVerdict | null {
       if (on('stacked-statements') && i > 0 && kinds[i - 1] === TK_STRING && STACKED_STARTS.has(word(i + 1)) && statements > 1) {
         return { guard: 'stacked-statements', detail: `a ${word(i + 1)} statement stacked after a literal` };
       }
+      if (on('comment-truncation') && /^\s*(--|#)/.test(sql.slice(ends[i], i + 1 < count ? starts[i + 1] : sql.length)) && i + 1 >= count) {
+        return { guard: 'comment-truncation', detail: 'a statement ended and the rest commented out' };
+      }
       inPredicate = false;
       first = true;
       sawWhere = false;
+      depth = 0;
       continue;
     }
     const w = word(i);
@@ -246,39 +261,140 @@ function checkOne(enabled: number, who: GuardSubject): GuardVerdict | null {
       const v = statementVerdict(i, head, on, who);
       if (v !== null) return v;
     } else if (first && !punct(i, '(')) first = false;
-    if (PREDICATE_START.has(w)) {
+    if (PREDICATE_START.has(w) || (w === 'SET' && (head === 'UPDATE' || head === 'INSERT'))) {
       inPredicate = true;
       if (w === 'WHERE') sawWhere = true;
     }
     if (inPredicate && on('tautology') && (w === 'OR' || w === 'XOR' || (punct(i, '|') && punct(i + 1, '|') && ends[i] === starts[i + 1]))) {
       const from = w !== '' ? i + 1 : i + 2;
       if (alwaysTrue(from, statementEnd(from)) >= 0) return { guard: 'tautology', detail: `${w || '||'} with an always-true condition` };
+      // OR 7 BETWEEN 6 AND 8
+      let a = from;
+      while (punct(a, '(')) a++;
+      if (isLiteral(a) && word(a + 1) === 'BETWEEN' && isLiteral(a + 2) && word(a + 3) === 'AND' && isLiteral(a + 4) &&
+          numeric(a) >= numeric(a + 2) && numeric(a) <= numeric(a + 4)) return { guard: 'tautology', detail: `${w} with an always-true BETWEEN` };
     }
-    if (on('sleep-in-where') && (inPredicate || w === 'ORDER') && SLEEPY.has(w) && punct(i + 1, '(')) {
-      return { guard: 'sleep-in-where', detail: `${w}() in a condition` };
+    if (inPredicate && on('tautology') && k === TK_STRING && kinds[i + 2] === TK_STRING && (punct(i + 1, '=') || word(i + 1) === 'LIKE') &&
+        stringBody(i) === stringBody(i + 2) && !punct(i - 1, '=') && word(i - 1) !== 'LIKE') {
+      // AND '1'='1': the tail an injection adds to re-balance the quote it opened.
+      return { guard: 'tautology', detail: 'a string literal compared with itself' };
     }
-    if (w === 'ORDER') inPredicate = true; // ORDER BY (SELECT ... SLEEP) counts as a condition
+    if (inPredicate && on('tautology') && kinds[i] === TK_STRING && (punct(i - 1, '=') || punct(i - 1, '-')) && kinds[i + 2] === TK_STRING &&
+        (punct(i + 1, '=') || punct(i + 1, '-') || punct(i + 1, '+'))) {
+      return { guard: 'tautology', detail: 'string literals compared or subtracted in a chain' };
+    }
+    if (on('server-probes')) {
+      const v = probeVerdict(i, inPredicate, inPredicate && depth > 0 && !intro);
+      if (v !== null) return v;
+    }
+    if (on('sleep-in-where') && SLEEPY.has(w) && punct(i + 1, '(') && (inPredicate || w === 'BENCHMARK' || (w === 'SLEEP' && !lonelySleep(i)))) {
+      return { guard: 'sleep-in-where', detail: `${w}() ${inPredicate ? 'in a condition' : 'inside another statement'}` };
+    }
+    if (w === 'ORDER') {
+      inPredicate = true; // ORDER BY (SELECT ... SLEEP) counts as a condition
+      sawWhere = true;
+    }
+    if (w === 'VALUES' && head === 'INSERT') inPredicate = true; // 'x' OR '1'='1' in a value
     if (on('union-injection') && w === 'UNION' && sawWhere) {
       const v = unionVerdict(i);
       if (v !== null) return v;
     }
     if (on('comment-truncation') && k === TK_STRING) {
-      const after = sql.slice(ends[i], i + 1 < count ? starts[i + 1] : sql.length);
-      if (/^(--(\s|$)|#|\/\*(?![!+]))/.test(after)) return { guard: 'comment-truncation', detail: 'a comment right after a closing quote' };
+      if (/^(--|#|\/\*(?![!+]))/.test(sql.slice(ends[i], ends[i]! + 3))) return { guard: 'comment-truncation', detail: 'a comment right after a closing quote' };
     }
-    if (on('comment-truncation') && inPredicate && i + 1 <= count) {
+    if (on('comment-truncation')) {
+      // A line comment carrying a quote: the remains of a statement an injection cut off.
       const gap = gapBefore(i + 1);
-      const c = /(--\s|#|\/\*(?![!+]))[^\n]*['"]/.exec(gap);
-      if (c !== null && (i + 1 >= count || !gap.slice(c.index).includes('\n'))) return { guard: 'comment-truncation', detail: 'a comment swallowing the rest of a condition' };
+      if (/(--(\s|$)|#)[^\n]*['"]/.test(gap)) return { guard: 'comment-truncation', detail: 'a line comment holding the rest of a cut statement' };
+    }
+    if (on('hidden-keywords') && k === TK_NUMBER && /^[-+.\deE]*\d[eE.\d]*(union|select|from|and|or)\b/i.test(sql.slice(starts[i], ends[i]))) {
+      return { guard: 'hidden-keywords', detail: 'a keyword glued to a number' };
+    }
+    if (on('comment-truncation') && sawWhere) {
+      // After a condition: a line comment, or a block comment never closed, swallows the rest.
+      const gap = gapBefore(i + 1);
+      const line = /(^|[^-])(--(\s|$)|#)/.exec(gap);
+      if (line !== null || (/\/\*(?![!+])/.test(gap) && !gap.includes('*/'))) return { guard: 'comment-truncation', detail: 'a comment swallowing the rest of a condition' };
     }
     if (on('encoded-keywords')) {
-      const v = encodedVerdict(i);
+      const v = encodedVerdict(i, inPredicate && sawWhere);
       if (v !== null) return v;
     }
   }
   if (on('hidden-keywords')) {
     const split = /[A-Za-z_]\/\*[^!+][\s\S]*?\*\/[A-Za-z_]/.exec(sql);
     if (split !== null && !insideString(split.index)) return { guard: 'hidden-keywords', detail: 'a word split by a comment' };
+  }
+  return null;
+}
+
+/** Index of the `)` closing the `(` at `open` (or the statement's end). */
+function closing(open: number): number {
+  let depth = 0;
+  for (let i = open; i < count; i++) {
+    if (punct(i, '(')) depth++;
+    else if (punct(i, ')') && --depth === 0) return i;
+    else if (punct(i, ';')) return i;
+  }
+  return count;
+}
+
+/** Whether tokens [from, to) read server facts: a probe function call, a server variable, a subquery. */
+function readsServer(from: number, to: number, subqueries: boolean): boolean {
+  for (let i = from; i < to; i++) {
+    const w = word(i);
+    if (kinds[i] === TK_SYSVAR) return true;
+    if ((PROBE_FUNCTIONS_STRICT.has(w) || PROBE_FUNCTIONS_LIKE.has(w)) && punct(i + 1, '(')) return true;
+    if (w === 'CURRENT_USER' || w === 'SESSION_USER' || w === 'SYSTEM_USER') return true;
+    if (subqueries && w === 'SELECT') return true;
+  }
+  return false;
+}
+
+/** Whether the statement's first FROM names a system schema (an introspection query). */
+function introspection(): boolean {
+  for (let i = 0; i < count; i++) {
+    if (word(i) !== 'FROM') continue;
+    const t = (word(i + 1) || sql.slice(starts[i + 1], ends[i + 1]).replace(/`/g, '').toUpperCase());
+    return SYSTEM_SCHEMAS.has(t.split('.')[0]!);
+  }
+  return false;
+}
+
+/** server-probes at token i (a condition, unless `anywhere`): blind and error-based extraction shapes. */
+function probeVerdict(i: number, inCondition: boolean, looksInward: boolean): GuardVerdict | null {
+  const w = word(i);
+  if (w === '' && kinds[i] !== TK_SYSVAR) return null;
+  if (ERROR_FUNCTIONS.has(w) && punct(i + 1, '(')) {
+    const end = closing(i + 1);
+    const inside = sql.slice(ends[i + 1], starts[end]).toUpperCase();
+    if (w === 'EXTRACTVALUE' || w === 'UPDATEXML' ? /CONCAT|0X7E|SELECT|@@|USER\(|VERSION\(|DATABASE\(/.test(inside) : /SELECT|CONCAT|@@|USER\(|VERSION\(/.test(inside)) {
+      return { guard: 'server-probes', detail: `${w}() used to print a value in an error` };
+    }
+  }
+  if (w === 'RAND' && punct(i + 1, '(') && kinds[i + 2] === TK_NUMBER && punct(i + 3, ')') && punct(i + 4, '*')) {
+    return { guard: 'server-probes', detail: 'FLOOR(RAND(0)*2): a duplicate-key error to print a value' };
+  }
+  if (w === 'EXP' && punct(i + 1, '(') && punct(i + 2, '~')) return { guard: 'server-probes', detail: 'EXP(~...): an overflow error to print a value' };
+  if (!inCondition) return null;
+  if (DISSECT.has(w) && punct(i + 1, '(') && readsServer(i + 2, closing(i + 1), true)) {
+    return { guard: 'server-probes', detail: `${w}() taking apart a server value or a subquery in a condition` };
+  }
+  const probe = kinds[i] === TK_SYSVAR || (PROBE_FUNCTIONS_STRICT.has(w) && punct(i + 1, '('));
+  const likeOnly = PROBE_FUNCTIONS_LIKE.has(w) && punct(i + 1, '(');
+  if (probe || likeOnly) {
+    let j = kinds[i] === TK_SYSVAR ? i + 1 : closing(i + 1) + 1;
+    if (word(j) === 'NOT') j++;
+    const op = word(j);
+    if (op === 'LIKE' || op === 'REGEXP' || op === 'RLIKE' || (probe && (punct(j, '=') || punct(j, '>') || punct(j, '<')))) {
+      return { guard: 'server-probes', detail: `${kinds[i] === TK_SYSVAR ? sql.slice(starts[i], ends[i]) : `${w.toLowerCase()}()`} compared in a condition` };
+    }
+  }
+  if (w === 'SELECT' && punct(i - 1, '(') && readsServer(i + 1, closing(i - 1), false)) {
+    return { guard: 'server-probes', detail: 'a subquery reading server facts in a condition' };
+  }
+  if (looksInward && (w === 'INFORMATION_SCHEMA' || w === 'MYSQL' || w === 'PERFORMANCE_SCHEMA') && punct(i + 1, '.') && word(i - 1) === 'FROM') {
+    return { guard: 'server-probes', detail: `a subquery reading ${w.toLowerCase()} in a condition` };
   }
   return null;
 }
@@ -345,9 +461,13 @@ function statementVerdict(i: number, head: string, on: (g: GuardName) => boolean
 /** `UNION [ALL|DISTINCT] SELECT` after a WHERE: an injection when it probes (system schemas, literal-only columns, server functions). */
 function unionVerdict(i: number): GuardVerdict | null {
   let j = i + 1;
+  while (punct(j, '+')) j++; // UNION+SELECT (URL-decoded spaces)
   if (word(j) === 'ALL' || word(j) === 'DISTINCT') j++;
-  while (punct(j, '(')) j++;
+  while (punct(j, '(') || punct(j, '+')) j++;
+  if (word(j) === 'VALUES' || word(j) === 'TABLE') return { guard: 'union-injection', detail: `UNION ${word(j)} after a condition` };
   if (word(j) !== 'SELECT') return null;
+  // `... LIMIT 1 UNION SELECT`: an application puts a LIMITed part of a UNION in parentheses.
+  if (kinds[i - 1] === TK_NUMBER && (word(i - 2) === 'LIMIT' || (punct(i - 2, ',') && word(i - 4) === 'LIMIT'))) return { guard: 'union-injection', detail: 'UNION SELECT after a LIMIT' };
   const end = statementEnd(j);
   let onlyLiterals = true;
   let from = false;
@@ -366,17 +486,64 @@ function unionVerdict(i: number): GuardVerdict | null {
     if (!(isLiteral(t) || punct(t, ',') || punct(t, '(') || punct(t, ')'))) onlyLiterals = false;
   }
   if (!from && onlyLiterals) return { guard: 'union-injection', detail: 'UNION SELECT of literal columns after a condition' };
+  // `id = -1 UNION ...`: a value no row has, so that only the appended SELECT answers.
+  let before = i - 1;
+  if (punct(before, '+')) before--; // -1+UNION (URL-decoded spaces)
+  if (kinds[before] === TK_NUMBER && punct(before - 1, '-') && (punct(before - 2, '=') || punct(before - 2, '('))) return { guard: 'union-injection', detail: 'UNION SELECT after a negative id' };
+  // A bare number or NULL as a column (`UNION SELECT 1,pass FROM users`) only pads the column count.
+  let at = j + 1;
+  let depthU = 0;
+  let colStart = true;
+  for (let t = j + 1; t < end; t++) {
+    if (punct(t, '(')) depthU++;
+    else if (punct(t, ')')) depthU--;
+    const w = word(t);
+    if (depthU === 0 && (w === 'FROM' || w === 'UNION' || w === 'WHERE' || w === 'LIMIT' || w === 'ORDER')) {
+      if (w === 'FROM' && word(t + 1) === 'DUAL') return { guard: 'union-injection', detail: 'UNION SELECT ... FROM DUAL after a condition' };
+      break;
+    }
+    if (colStart && (punct(t, '+') || punct(t, '-'))) continue; // SELECT+1,2
+    if (colStart && (kinds[t] === TK_NUMBER || w === 'NULL') && (punct(t + 1, ',') || word(t + 1) === 'FROM' || t + 1 >= end)) {
+      return { guard: 'union-injection', detail: 'UNION SELECT padding columns with numbers after a condition' };
+    }
+    if (w === 'CURRENT_USER' || w === 'SESSION_USER' || w === 'SYSTEM_USER') return { guard: 'union-injection', detail: `UNION SELECT ${w.toLowerCase()} after a condition` };
+    colStart = depthU === 0 && punct(t, ',');
+    at = t;
+  }
+  void at;
   return null;
 }
 
+/** `SELECT SLEEP(n)` / `DO SLEEP(n)` alone (an application pausing on purpose), not inside another statement. */
+function lonelySleep(i: number): boolean {
+  const end = statementEnd(i);
+  let start = i;
+  while (start > 0 && !punct(start - 1, ';')) start--;
+  const h = word(start);
+  if ((h !== 'SELECT' && h !== 'DO') || start + 1 !== i) return false;
+  const close = closing(i + 1);
+  let j = close + 1;
+  if (word(j) === 'AS') j += 2;
+  else if (kinds[j] === TK_WORD || kinds[j] === TK_QUOTED_ID) j++;
+  return j >= end;
+}
+
 /** Hex literals and CHAR() calls that spell SQL, quotes or credentials. */
-function encodedVerdict(i: number): GuardVerdict | null {
+function encodedVerdict(i: number, inCondition: boolean): GuardVerdict | null {
+  let hex: string | null = null;
   if (kinds[i] === TK_NUMBER) {
     const t = sql.slice(starts[i], ends[i]);
-    if ((t.startsWith('0x') || t.startsWith('0X')) && t.length >= 8 && t.length % 2 === 0) {
-      const text = Buffer.from(t.slice(2), 'hex').toString('latin1');
-      if (/^[\x20-\x7e]+$/.test(text) && DECODED_KEYWORDS.test(text)) return { guard: 'encoded-keywords', detail: `hex literal spelling '${text.slice(0, 40)}'` };
-    }
+    if (t.startsWith('0x') || t.startsWith('0X')) hex = t.slice(2);
+  } else if (kinds[i] === TK_STRING && i > 0 && (word(i - 1) === 'X') && ends[i - 1] === starts[i]) {
+    hex = stringBody(i); // x'726f6f74'
+  }
+  if (hex !== null) {
+    if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return null;
+    const text = Buffer.from(hex, 'hex').toString('latin1');
+    const printable = text.length > 0 && /^[\x20-\x7e]+$/.test(text);
+    if (printable && text.length >= 3 && DECODED_KEYWORDS.test(text)) return { guard: 'encoded-keywords', detail: `hex literal spelling '${text.slice(0, 40)}'` };
+    // Applications compare text columns with strings, not hex: text in hex in a condition hides a value.
+    if (printable && inCondition && text.length >= 2) return { guard: 'encoded-keywords', detail: `hex literal spelling '${text.slice(0, 40)}' in a condition` };
     return null;
   }
   const w = word(i);
@@ -405,6 +572,12 @@ function encodedVerdict(i: number): GuardVerdict | null {
 const MAYBE = new RegExp([
   '[;#]', '--', '/\\*', '0x', '\\bchr?\\s*\\(', '\\bchar\\s*\\(', 'sleep', 'benchmark', 'get_lock', '\\bx?or\\b', '\\|\\|', 'union',
   'outfile', 'dumpfile', 'load_file', '^\\s*\\(*\\s*(update|delete|load|drop|truncate|alter|grant|revoke|create|set|shutdown|kill|rename)\\b',
+  // server-probes, and their helpers
+  '@@', '\\b(user|version|database|schema|current_user|session_user|system_user|connection_id|uuid)\\b', 'substr', 'ascii',
+  '\\b(ord|mid|hex|bin|elt|left|right)\\s*\\(', 'length\\s*\\(', 'locate', 'instr', 'lpad', 'rpad', 'extractvalue', 'updatexml',
+  'rand\\s*\\(', '\\bexp\\s*\\(', 'gtid_', 'name_const', 'geohash', 'json_keys', 'polygon', 'multipoint', 'linestring',
+  'geometrycollection', 'information_schema', 'performance_schema', '\\bmysql\\s*\\.', "\\bx'", '&&', "'\\s*[-+=]\\s*'",
+  '\\d(union|select)',
 ].join('|'), 'i');
 
 /**
