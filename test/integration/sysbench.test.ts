@@ -1,6 +1,8 @@
-// sysbench oltp_read_write (the real 1.0.20 binary, libmariadb) through dbmesh: a seeded
-// single-thread run leaves exactly the data the same run leaves when it goes straight to the
-// primary, and 4-thread runs in both prepared-statement modes finish without an error.
+// sysbench oltp_read_write (the real 1.0.20 binary, libmariadb) through dbmesh, with every
+// firewall guard on: a seeded single-thread run leaves exactly the data the same run leaves
+// when it goes straight to the primary, and 4-thread runs in both prepared-statement modes
+// finish without an error (so without a single false block). The sysbench user is marked
+// admin: its prepare and cleanup create and drop tables.
 import { execFile } from 'node:child_process';
 import { expect } from 'chai';
 import { rootQuery, type SandboxInfo, type SandboxServer } from '../helpers/sandbox.js';
@@ -112,7 +114,12 @@ describe('sysbench oltp_read_write through dbmesh', function () {
     sb = await sharedSandbox();
     primary = sb.primary;
     await rootQuery(primary, `${dropTables('sbtest')}; ${dropTables('app')}`);
-    mesh = await startDbmesh(sb);
+    mesh = await startDbmesh(sb, {
+      overrides: {
+        users: [{ name: 'app', password: 'app_pw', cluster: 'main', readFrom: 'primary', admin: true }],
+        firewall: { guards: 'all' },
+      },
+    });
   });
 
   after(async () => {
