@@ -111,8 +111,14 @@ export class RuleSet {
     return null;
   }
 
+  /** The last statement fingerprinted here, and its fingerprint (the digests reuse it). */
+  lastSql = '';
+  lastFingerprint = '';
+
   private textOf(sql: string): Uint8Array {
     const fp = fingerprint(sql);
+    this.lastSql = sql;
+    this.lastFingerprint = fp;
     let v = this.byFingerprint.get(fp);
     if (v === undefined) {
       v = new Uint8Array(this.rules.length);

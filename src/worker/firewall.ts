@@ -83,6 +83,11 @@ export class Firewall {
     return { rule, message: `blocked by guard ${v.guard}: ${v.detail}` };
   }
 
+  /** The fingerprint the rules computed for this very text, if they did (saves the digests computing it again). */
+  fingerprintOf(text: string): string | null {
+    return this.rules.lastSql === text ? this.rules.lastFingerprint : null;
+  }
+
   private count(rule: string, slot: 0 | 1): void {
     const c = this.counts[rule] ??= [0, 0];
     c[slot]++;

@@ -604,6 +604,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     if (fw.enabled && this.blockedByFirewall(fw.check(sql, this.origin(facts)), sql, facts)) return;
     if (facts.kill && killBatch(this, this.host, sql)) return;
     beginStatement(this, sql, facts, null);
+    if (fw.enabled && this.stmt.active) this.stmt.fingerprint = fw.fingerprintOf(sql);
     if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
       const m = STATE_CHANGE_RE.exec(sql);
       if (m !== null) this.state.clientTracksStateChange = /^(on|1|true)$/i.test(m[1]!);
