@@ -75,7 +75,8 @@ export async function borrowAnywhere(s: ClientSession, first: BackendPool, write
   let pool = first;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await borrow(s, pool);
+      // A read can go elsewhere if its backend leaves the rotation while it waits for a login.
+      return await borrow(s, pool, !write);
     } catch (err) {
       if (!unreachable(err) || s.phase === Phase.Closed) throw err;
       dropLease(s);
@@ -125,10 +126,11 @@ export function take(s: ClientSession, conn: BackendConn, pool: BackendPool | nu
 }
 
 /** Borrow a connection from `pool` and bring it to the session's state. */
-export async function borrow(s: ClientSession, pool: BackendPool): Promise<BackendConn> {
+export async function borrow(s: ClientSession, pool: BackendPool, abandonIfDropped = false): Promise<BackendConn> {
   let conn: BackendConn;
   try {
-    conn = await pool.acquire(s.shape!, s.state.schema, true);
+    const acquiring = pool.acquire(s.shape!, s.state.schema, true);
+    conn = abandonIfDropped ? await unlessDropped(s, pool, acquiring) : await acquiring;
   } catch (err) {
     if (err instanceof PoolExhausted) {
       throw new CommandFailed(DBM_ERR.POOL_EXHAUSTED, [s.user!.cluster, err.backendId, err.limit, err.waitedMs]);
@@ -138,6 +140,47 @@ export async function borrow(s: ClientSession, pool: BackendPool): Promise<Backe
   take(s, conn, pool);
   await restore(s, conn);
   return conn;
+}
+
+/** The router stopped offering a backend while a statement waited for a connection to it. */
+class BackendDropped extends Error {}
+
+/** Whether the router still sends this session's statements (reads or writes) to `backendId`. */
+function offered(s: ClientSession, backendId: string): boolean {
+  const cluster = s.user!.cluster;
+  const d = s.host.directory;
+  return d.primary(cluster)?.id === backendId || d.readable(cluster).some((b) => b.config.id === backendId);
+}
+
+/**
+ * A connection from `acquiring`, unless the monitor (or a session) drops the backend from
+ * routing first: a login to a hung server would otherwise wait the whole connect timeout.
+ * The statement then goes elsewhere; a connection that arrives later goes to the pool.
+ */
+function unlessDropped(s: ClientSession, pool: BackendPool, acquiring: Promise<BackendConn>): Promise<BackendConn> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    acquiring.then((c) => {
+      if (done) return pool.release(c);
+      done = true;
+      resolve(c);
+    }, (err: unknown) => {
+      if (done) return;
+      done = true;
+      reject(err);
+    });
+    const deadline = Date.now() + s.config.limits.connectTimeoutMs;
+    const watch = async (): Promise<void> => {
+      while (!done && Date.now() < deadline) {
+        await s.host.directory.nextChange(deadline - Date.now());
+        if (!done && !offered(s, pool.id)) {
+          done = true;
+          reject(new BackendDropped(`backend ${pool.id} left the rotation while a connection to it was opening`));
+        }
+      }
+    };
+    void watch();
+  });
 }
 
 /** Reset and replay where the connection's state differs from the session's. */

@@ -117,6 +117,28 @@ describe('failover (private sandbox, servers killed)', function () {
     await waitFor(`${victim.id} up again`, async () => (await backendState(dbm, victim.id)) === 'up');
   });
 
+  it('a login to a hung replica is given up when the monitor drops it: the read goes elsewhere, well within the connect timeout', async () => {
+    const victim = sb.replicas[1]!;
+    await waitFor(`${victim.id} up`, async () => (await backendState(dbm, victim.id)) === 'up');
+    // A character set no pooled connection has: every read needs a new login where it is routed.
+    const c = await mysql.createConnection({ host: '127.0.0.1', port: dbm.port, user: 'app', password: 'app_pw', database: 'sbtest', charset: 'LATIN1_SWEDISH_CI' });
+    const times: number[] = [];
+    process.kill(victim.pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 8; i++) {
+        const t0 = Date.now();
+        await c.query('SELECT COUNT(*) FROM fo');
+        times.push(Date.now() - t0);
+      }
+    } finally {
+      process.kill(victim.pid, 'SIGCONT');
+    }
+    await c.end();
+    console.log(`      reads during the hang: ${times.join(', ')} ms (connect timeout 5000 ms)`);
+    expect(Math.max(...times)).to.be.below(3500);
+    await waitFor(`${victim.id} up again`, async () => (await backendState(dbm, victim.id)) === 'up');
+  });
+
   it('a replica killed under mixed load: zero failed statements; it serves again after it restarts', async () => {
     const victim = sb.replicas[1]!;
     let stop = false;

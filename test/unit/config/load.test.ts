@@ -101,7 +101,7 @@ describe('config/load', () => {
     expect(c.clusters[0]!.backends[1]).to.deep.equal({ id: 'db2', host: '127.0.0.1', port: 13307, weight: 1, maxConnections: 0 });
     expect(c.monitor).to.deep.equal({ user: 'monitor', password: 'monitor_pw', intervalMs: 1000, timeoutMs: 1000, failures: 2, successes: 2 });
     expect(c.failover).to.deep.equal({ holdMs: 5000, retryReads: true, readTimeoutMs: 0 });
-    expect(c.firewall).to.deep.equal({ guards: 'none' });
+    expect(c.firewall).to.deep.equal({ guards: 'none', rules: [] });
     expect(c.limits).to.deep.equal({
       maxAllowedPacket: 67108864,
       maxClientConnections: 10000,
