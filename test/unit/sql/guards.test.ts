@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { ALL_GUARDS, checkGuards, guardBit, type GuardSubject } from '../../../src/sql/guards.js';
 
 const app: GuardSubject = { admin: false, fileAccess: false, multiStatements: false, connectionId: 42 };
@@ -121,5 +122,16 @@ describe('sql/guards against the corpora (test/corpus)', () => {
     const { BENIGN_STATEMENTS } = await import('../../corpus/benign-statements.js');
     const blocked = BENIGN_STATEMENTS.map((b) => ({ sql: b.sql, v: checkGuards(b.sql, ALL_GUARDS, app) })).filter((x) => x.v !== null);
     expect(blocked.map((x) => `${x.v!.guard}: ${x.sql}`)).to.deep.equal([]);
+  });
+});
+
+describe('sql/guards on any input', () => {
+  it('never throws, whatever the text (random SQL-ish fragments, unbalanced quotes and comments)', () => {
+    const piece = fc.constantFrom("'", '"', '`', '/*', '*/', '/*!', '-- ', '#', ';', '(', ')', ' OR ', ' AND ', '1=1', 'UNION', 'SELECT', 'FROM',
+      'WHERE', '0x41', "x'", 'CHAR(', '@@version', 'SLEEP(', 'SUBSTRING(', ',', '=', '|', '||', 'LIMIT', 'DELETE', 'UPDATE', ' ', '\n', '\\', 'é', '\u00a0');
+    fc.assert(fc.property(fc.array(fc.oneof(piece, fc.string()), { maxLength: 40 }), (parts) => {
+      const v = checkGuards(parts.join(''), ALL_GUARDS, app);
+      return v === null || typeof v.guard === 'string';
+    }), { numRuns: 3000 });
   });
 });
