@@ -42,6 +42,8 @@ export interface BackendDirectory {
   onChange(listener: () => void): void;
   /** Resolves at the next new view, or after `ms` (writes waiting for a primary). */
   nextChange(ms: number): Promise<void>;
+  /** Calls `listener` at every new view until the returned function is called (cheap to cancel). */
+  watch(listener: () => void): () => void;
   /**
    * A session saw this backend fail: ask the monitor to look now, and with `exclude` (it could
    * not be reached at all) leave it out of new statements until the monitor's word.
@@ -101,6 +103,8 @@ export class HealthDirectory implements BackendDirectory {
   private greetings = new Map<string, Greeting>();
   private readonly listeners: (() => void)[] = [];
   private waiters: (() => void)[] = [];
+  /** Sessions waiting for a login, watching whether its backend leaves the rotation. */
+  private readonly watchers = new Set<() => void>();
   private readonly suspects = new Map<string, number>();
   private suspectTimer: NodeJS.Timeout | null = null;
   /** Tells the monitor (the master's, or the local one) that a backend failed for a session. */
@@ -164,6 +168,11 @@ export class HealthDirectory implements BackendDirectory {
     this.listeners.push(listener);
   }
 
+  watch(listener: () => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
   nextChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -218,6 +227,7 @@ export class HealthDirectory implements BackendDirectory {
     this.compileAll();
     for (const l of this.listeners) l();
     for (const w of this.waiters.splice(0)) w();
+    for (const w of [...this.watchers]) w();
   }
 }
 

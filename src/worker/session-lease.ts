@@ -160,26 +160,24 @@ function offered(s: ClientSession, backendId: string): boolean {
 function unlessDropped(s: ClientSession, pool: BackendPool, acquiring: Promise<BackendConn>): Promise<BackendConn> {
   return new Promise((resolve, reject) => {
     let done = false;
+    // Registered only while the acquire is pending; gone with it (no timer, nothing per statement left behind).
+    const stop = s.host.directory.watch(() => {
+      if (done || offered(s, pool.id)) return;
+      done = true;
+      stop();
+      reject(new BackendDropped(`backend ${pool.id} left the rotation while a connection to it was opening`));
+    });
     acquiring.then((c) => {
       if (done) return pool.release(c);
       done = true;
+      stop();
       resolve(c);
     }, (err: unknown) => {
       if (done) return;
       done = true;
+      stop();
       reject(err);
     });
-    const deadline = Date.now() + s.config.limits.connectTimeoutMs;
-    const watch = async (): Promise<void> => {
-      while (!done && Date.now() < deadline) {
-        await s.host.directory.nextChange(deadline - Date.now());
-        if (!done && !offered(s, pool.id)) {
-          done = true;
-          reject(new BackendDropped(`backend ${pool.id} left the rotation while a connection to it was opening`));
-        }
-      }
-    };
-    void watch();
   });
 }
 
