@@ -85,6 +85,7 @@ export function detachSession(s: ClientSession): DetachedSession | null {
   client.removeAllListeners('close').removeAllListeners('drain').removeAllListeners('error');
   client.on('error', () => {});
   forgetStatements(s); // they live on in the snapshot; here, the last user closes them
+  s.journal?.clear(); // a moved transaction is not replayable (see TxJournal): give its text back
   s.phase = Phase.Closed;
   s.host.sessionMoved(s);
   return { snapshot, client, backend };

@@ -47,7 +47,7 @@ export function replayTransaction(s: ClientSession, lostBackend: string, inFligh
       if (!digest.equals(done[i]!.digest!)) throw new Error(`statement ${i + 1} of the transaction returned a different result on ${conn.backendId}`);
     }
     // The journal now describes the new connection's transaction.
-    journal.entries.length = done.length;
+    journal.dropIncomplete();
   };
   run().then(() => {
     s.localTask = false;

@@ -681,7 +681,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const conn = this.lease!;
     this.startCommand(raw);
     const replay = this.clusterConfig?.transactionReplay === true;
-    if (!replay) this.journal = null; // (switched off by a reload: a journal switched on again starts afresh)
+    if (!replay && this.journal !== null) {
+      // Switched off by a reload: a journal switched on again starts afresh.
+      this.journal.clear();
+      this.journal = null;
+    }
     else if (kind !== null) {
       let j = this.journal;
       if (j === null) {
@@ -1122,6 +1126,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       }
     }
     forgetStatements(this);
+    this.journal?.clear();
     // A statement cut short by the close: the client never got its answer.
     if (this.stmt.active) endStatement(this, CR_SERVER_LOST, this.scanner.rows, 0);
     if (this.afterResponse !== null) void this.responseEnded(0, true);

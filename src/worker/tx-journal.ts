@@ -14,6 +14,19 @@ import { createHash, type Hash } from 'node:crypto';
 
 const MAX_STATEMENTS = 1000;
 const MAX_BYTES = 1024 * 1024;
+/**
+ * Statement text all journals of this worker may hold together: past it, a transaction that
+ * needs more is not replayable (rather than thousands of sessions in long transactions each
+ * holding a megabyte).
+ */
+export const WORKER_JOURNAL_BUDGET = 64 * 1024 * 1024;
+/** Bytes the journals of this worker hold now. */
+let workerBytes = 0;
+
+/** What every journal of this worker holds (tests, status). */
+export function journalBytesInUse(): number {
+  return workerBytes;
+}
 
 export interface JournalEntry {
   /** The client's packet (header and payload), copied. */
@@ -33,8 +46,10 @@ export class TxJournal {
   begin(raw: Buffer): void {
     if (this.broken !== null) return;
     if (this.entries.length >= MAX_STATEMENTS || this.bytes + raw.length > MAX_BYTES) return this.breakOff('too many statements to replay');
+    if (workerBytes + raw.length > WORKER_JOURNAL_BUDGET) return this.breakOff("the worker's journal budget is spent");
     this.entries.push({ raw: Buffer.from(raw), digest: null });
     this.bytes += raw.length;
+    workerBytes += raw.length;
     this.hash = createHash('sha1');
   }
 
@@ -59,22 +74,38 @@ export class TxJournal {
     this.hash = null;
     this.entries.pop();
     this.bytes -= last.raw.length;
+    workerBytes -= last.raw.length;
     return last;
+  }
+
+  /** Forget entries whose response never completed (none, normally: the one in flight was taken out). */
+  dropIncomplete(): void {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const e = this.entries[i]!;
+      if (e.digest !== null) continue;
+      this.entries.splice(i, 1);
+      this.bytes -= e.raw.length;
+      workerBytes -= e.raw.length;
+    }
   }
 
   breakOff(why: string): void {
     if (this.broken !== null) return;
     this.broken = why;
+    this.release();
+  }
+
+  /** Give the text held back to the worker's budget. */
+  private release(): void {
     this.entries.length = 0;
+    workerBytes -= this.bytes;
     this.bytes = 0;
     this.hash = null;
   }
 
-  /** The transaction ended (or none was open): start afresh. */
+  /** The transaction ended (or none was open), or the session ends or moves: start afresh. */
   clear(): void {
-    this.entries.length = 0;
-    this.bytes = 0;
-    this.hash = null;
+    this.release();
     this.broken = null;
   }
 

@@ -69,3 +69,25 @@ describe('worker/tx-journal', () => {
     expect(j.broken).to.match(/too many statements/);
   });
 });
+
+describe('worker/tx-journal: the worker-wide budget', () => {
+  it('gives every byte back when journals are cleared, broken off, or lose their statement in flight', async () => {
+    const { journalBytesInUse } = await import('../../../src/worker/tx-journal.js');
+    const start = journalBytesInUse();
+    const a = new TxJournal();
+    const b = new TxJournal();
+    a.begin(packet('SELECT 1'));
+    a.end();
+    b.begin(packet('SELECT 22'));
+    expect(journalBytesInUse() - start).to.equal(packet('SELECT 1').length + packet('SELECT 22').length);
+    b.takeInFlight();
+    expect(journalBytesInUse() - start).to.equal(packet('SELECT 1').length);
+    a.breakOff('test');
+    expect(journalBytesInUse()).to.equal(start);
+    b.begin(packet('SELECT 3'));
+    b.end();
+    b.clear();
+    b.clear();
+    expect(journalBytesInUse(), 'clear twice gives nothing back twice').to.equal(start);
+  });
+});
