@@ -23,7 +23,7 @@ export function guardBit(name: GuardName): number {
 }
 export const ALL_GUARDS = (1 << GUARD_NAMES.length) - 1;
 
-/** What the session's user may do (users[] flags) and who it is. */
+/** What the session's user may do (its users[] flags). */
 export interface GuardSubject {
   /** `admin`: schema and privilege changes, SET GLOBAL, SHUTDOWN, KILL of other sessions. */
   readonly admin: boolean;
@@ -31,8 +31,6 @@ export interface GuardSubject {
   readonly fileAccess: boolean;
   /** Several statements in one COM_QUERY. */
   readonly multiStatements: boolean;
-  /** The session's own connection id (KILL of it is no one else's). */
-  readonly connectionId: number;
 }
 
 export interface GuardVerdict {
@@ -49,6 +47,8 @@ let count = 0;
 /** Upper-cased text of word tokens (filled lazily per token). */
 let uppers: (string | undefined)[] = [];
 let sql = '';
+/** The checked session's connection id (KILL of it is no one else's). */
+let ownConnectionId = 0;
 
 function tokenize(text: string): void {
   sql = text;
@@ -420,7 +420,7 @@ function statementVerdict(i: number, head: string, on: (g: GuardName) => boolean
       if (next === 'QUERY' || next === 'CONNECTION' || next === 'HARD' || next === 'SOFT') j++;
       if (word(j) === 'QUERY' || word(j) === 'CONNECTION') j++;
       const id = kinds[j] === TK_NUMBER ? Number(sql.slice(starts[j], ends[j])) : NaN;
-      if (id !== who.connectionId) what = 'KILL of another session';
+      if (id !== ownConnectionId) what = 'KILL of another session';
     }
     if (what !== '') return { guard: 'admin-statements', detail: `${what} needs an admin user (users[].admin)` };
   }
@@ -582,11 +582,13 @@ const MAYBE = new RegExp([
 
 /**
  * The first enabled guard the statement text trips, or null. `enabled`: a mask of guardBit()s.
- * The text is a whole COM_QUERY (possibly several statements) or a prepared statement's text.
+ * The text is a whole COM_QUERY (possibly several statements) or a prepared statement's text;
+ * `connectionId` is the session's own id (KILL of it is no one else's).
  */
-export function checkGuards(text: string, enabled: number, who: GuardSubject): GuardVerdict | null {
+export function checkGuards(text: string, enabled: number, who: GuardSubject, connectionId: number): GuardVerdict | null {
   if (enabled === 0 || !MAYBE.test(text)) return null;
   tokenize(text);
+  ownConnectionId = connectionId;
   try {
     return checkOne(enabled, who);
   } finally {

@@ -94,18 +94,18 @@ export class RuleSet {
     return this.rules.length;
   }
 
-  /** The first rule that matches, or null. */
-  match(s: RuleSubject): CompiledRule | null {
+  /** The first rule that matches, or null (arguments, not an object: called for every statement). */
+  match(sql: string, user: string, client: string, schema: string | null, kind: StatementKind): CompiledRule | null {
     const rules = this.rules;
     let text: Uint8Array | null = null;
     let clients: Uint8Array | null = null;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
-      if (r.users !== null && !r.users.has(s.user)) continue;
-      if (r.kinds !== null && !r.kinds.has(s.kind)) continue;
-      if (r.schemas !== null && (s.schema === null || !r.schemas.has(s.schema))) continue;
-      if (r.clients !== null && (clients ??= this.clientsOf(s.client))[i] === 0) continue;
-      if (this.textDependent && hasText(r) && (text ??= this.textOf(s.sql))[i] === 0) continue;
+      if (r.users !== null && !r.users.has(user)) continue;
+      if (r.kinds !== null && !r.kinds.has(kind)) continue;
+      if (r.schemas !== null && (schema === null || !r.schemas.has(schema))) continue;
+      if (r.clients !== null && (clients ??= this.clientsOf(client))[i] === 0) continue;
+      if (this.textDependent && hasText(r) && (text ??= this.textOf(sql))[i] === 0) continue;
       return r;
     }
     return null;
@@ -146,5 +146,5 @@ export class RuleSet {
 
 /** The first rule that matches, or null (uncached: tests and one-off checks). */
 export function matchRule(rules: readonly CompiledRule[], s: RuleSubject): CompiledRule | null {
-  return new RuleSet(rules).match(s);
+  return new RuleSet(rules).match(s.sql, s.user, s.client, s.schema, s.kind);
 }

@@ -28,13 +28,12 @@ export interface Blocked {
   readonly message: string;
 }
 
-/** Who sent a statement, for the rules. */
-export interface StatementOrigin {
-  readonly user: UserConfig;
-  readonly connectionId: number;
-  readonly client: string;
-  readonly schema: string | null;
-  readonly kind: StatementKind;
+/** What the firewall reads of the session that sent a statement (a ClientSession is one). */
+export interface FirewallSubject {
+  readonly user: UserConfig | null;
+  readonly id: number;
+  readonly remoteHost: string;
+  readonly state: { readonly schema: string | null };
 }
 
 export class Firewall {
@@ -60,9 +59,10 @@ export class Firewall {
    * The verdict on a statement text (COM_QUERY or COM_STMT_PREPARE); null: it passes. Rules
    * first, in order (block, allow: skip the guards, log: go on to the guards), then the guards.
    */
-  check(text: string, o: StatementOrigin): Blocked | null {
+  check(text: string, kind: StatementKind, s: FirewallSubject): Blocked | null {
+    const user = s.user!;
     if (this.rules.size > 0) {
-      const r = this.rules.match({ sql: text, user: o.user.name, client: o.client, schema: o.schema, kind: o.kind });
+      const r = this.rules.match(text, user.name, s.remoteHost, s.state.schema, kind);
       if (r !== null) {
         if (r.action === 'block') {
           this.count(r.name, 0);
@@ -70,13 +70,12 @@ export class Firewall {
         }
         if (r.action === 'allow') return null;
         this.count(r.name, 1);
-        this.log?.warn('statement matched a firewall log rule', { rule: r.name, user: o.user.name, client: o.client, conn_id: o.connectionId, text: text.slice(0, 200) });
+        this.log?.warn('statement matched a firewall log rule', { rule: r.name, user: user.name, client: s.remoteHost, conn_id: s.id, text: text.slice(0, 200) });
       }
     }
     if (this.mask === 0) return null;
-    const v: GuardVerdict | null = checkGuards(text, this.mask, {
-      admin: o.user.admin, fileAccess: o.user.fileAccess, multiStatements: o.user.multiStatements, connectionId: o.connectionId,
-    });
+    // The user's flags and the session id are what guards need: the user config is one.
+    const v: GuardVerdict | null = checkGuards(text, this.mask, user, s.id);
     if (v === null) return null;
     const rule = `guard:${v.guard}`;
     this.count(rule, 0);

@@ -232,12 +232,14 @@ async function replicaCaughtUp(s: ClientSession, conn: BackendConn): Promise<boo
  * it may point into the reused read buffer, so it is copied before any wait.
  */
 export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
-  s.retryRead = null;
+  s.retryRaw = null;
   if (s.lease !== null) return then(s.lease, raw);
   const routed = facts === null ? s.host.pools.primary(s.user!.cluster) : route(s, facts);
   if (routed instanceof CommandFailed) return s.failUnsent(routed, raw);
   if (routed !== null && facts !== null && raw.length <= MAX_RETRY_COPY && s.config.failover.retryReads && readRoute(s, facts, routed)) {
-    s.retryRead = { raw: Buffer.from(raw), facts, then };
+    s.retryRaw = Buffer.from(raw);
+    s.retryFacts = facts;
+    s.retryThen = then;
   }
   const wait = s.causal && s.state.lastGtid !== null && routed !== null && !s.state.gtidReached.has(routed.id) &&
     routed !== s.host.pools.primary(s.user!.cluster);
@@ -289,7 +291,7 @@ function dropLease(s: ClientSession): void {
 /** A read whose backend died unanswered runs again elsewhere (once: no copy is kept this time). */
 export function retryElsewhere(s: ClientSession, facts: StatementFacts, raw: Buffer, then: (conn: BackendConn, raw: Buffer) => void): void {
   withConn(s, facts, raw, then);
-  s.retryRead = null;
+  s.retryRaw = null;
 }
 
 /** Give the held connection back to its pool unless the session must keep it. */

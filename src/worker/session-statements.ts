@@ -48,7 +48,7 @@ export function prepare(s: ClientSession, p: Packet): void {
   }
   const facts = classify(sql);
   const fw = s.host.firewall;
-  if (fw.enabled && s.blockedByFirewall(fw.check(sql, s.origin(facts)), sql, facts)) return;
+  if (fw.enabled && s.blockedByFirewall(fw.check(sql, facts.kind, s), sql, facts)) return;
   if (facts.kill && prepareKill(s, sql, facts)) return;
   withConn(s, facts, p.raw, (conn, raw) => {
     s.collectSql = sql;

@@ -63,7 +63,7 @@ import { ExchangeError, enableTracking, queryScalar } from '../pool/conn-exchang
 import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
 import { TxJournal } from './tx-journal.js';
-import type { Blocked, StatementOrigin } from './firewall.js';
+import type { Blocked } from './firewall.js';
 import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
@@ -127,7 +127,10 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * The read in flight, kept to run it once more elsewhere if its backend dies before any of
    * its result reached the client (failover.retryReads); null for anything else. Internal.
    */
-  retryRead: { raw: Buffer; facts: StatementFacts; then: (conn: BackendConn, raw: Buffer) => void } | null = null;
+  retryRaw: Buffer | null = null;
+  /** With retryRaw: how the read was routed and sent (withConn's arguments). Internal. */
+  retryFacts: StatementFacts | null = null;
+  retryThen: ((conn: BackendConn, raw: Buffer) => void) | null = null;
   leasePool: BackendPool | null = null;
   leaseLoad: BackendLoad | null = null;
   readonly scanner: ResponseScanner;
@@ -601,7 +604,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     const sql = raw.toString('utf8', at + 1);
     const facts = classify(sql);
     const fw = this.host.firewall;
-    if (fw.enabled && this.blockedByFirewall(fw.check(sql, this.origin(facts)), sql, facts)) return;
+    if (fw.enabled && this.blockedByFirewall(fw.check(sql, facts.kind, this), sql, facts)) return;
     if (facts.kill && killBatch(this, this.host, sql)) return;
     beginStatement(this, sql, facts, null);
     if (fw.enabled && this.stmt.active) this.stmt.fingerprint = fw.fingerprintOf(sql);
@@ -634,11 +637,6 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * naming the guard or rule, the session (and an open transaction) go on, and the statement
    * is counted and captured with the rule. Returns whether it was blocked. Internal.
    */
-  /** Who sends this statement, for the firewall's rules. Internal. */
-  origin(facts: StatementFacts): StatementOrigin {
-    return { user: this.user!, connectionId: this.id, client: this.remoteHost, schema: this.state.schema, kind: facts.kind };
-  }
-
   blockedByFirewall(verdict: Blocked | null, sql: string, facts: StatementFacts): boolean {
     if (verdict === null) return false;
     beginStatement(this, sql, facts, null);
@@ -996,16 +994,16 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
         return replayTransaction(this, conn.backendId, inFlight);
       }
     }
-    if (reason === CloseReason.BACKEND_NETWORK && untouched && this.awaiting && this.retryRead !== null) {
+    if (reason === CloseReason.BACKEND_NETWORK && untouched && this.awaiting && this.retryRaw !== null) {
       // A read whose backend died before answering: nothing reached the client, nothing was
       // written. It runs once more on another backend; the client sees only the result.
-      const retry = this.retryRead;
-      this.retryRead = null;
+      const raw = this.retryRaw;
+      this.retryRaw = null;
       this.host.directory.suspect(this.user!.cluster, conn.backendId);
       this.dropDeadLease();
       this.awaiting = false;
       this.scanner.reset();
-      return retryElsewhere(this, retry.facts, retry.raw, retry.then);
+      return retryElsewhere(this, this.retryFacts!, raw, this.retryThen!);
     }
     if (reason === CloseReason.BACKEND_NETWORK && untouched && this.canLeaveConnection()) {
       // Nothing holds the session to that connection (no transaction, no pin): the statement

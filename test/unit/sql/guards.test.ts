@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { ALL_GUARDS, checkGuards, guardBit, type GuardSubject } from '../../../src/sql/guards.js';
 
-const app: GuardSubject = { admin: false, fileAccess: false, multiStatements: false, connectionId: 42 };
-const admin: GuardSubject = { admin: true, fileAccess: true, multiStatements: true, connectionId: 42 };
-const guard = (sql: string, who = app): string | null => checkGuards(sql, ALL_GUARDS, who)?.guard ?? null;
+const app: GuardSubject = { admin: false, fileAccess: false, multiStatements: false };
+const admin: GuardSubject = { admin: true, fileAccess: true, multiStatements: true };
+const guard = (sql: string, who = app): string | null => checkGuards(sql, ALL_GUARDS, who, 42)?.guard ?? null;
 
 describe('sql/guards (the firewall\'s built-in guards)', () => {
   it('blocks UPDATE / DELETE without WHERE, or with an always-true one, unless LIMITed', () => {
@@ -96,9 +96,9 @@ describe('sql/guards (the firewall\'s built-in guards)', () => {
   });
 
   it('checks only the enabled guards', () => {
-    expect(checkGuards('DELETE FROM t', guardBit('tautology'), app)).to.equal(null);
-    expect(checkGuards('DELETE FROM t', guardBit('unbounded-write'), app)?.detail).to.match(/DELETE without WHERE or LIMIT/);
-    expect(checkGuards('DELETE FROM t', 0, app)).to.equal(null);
+    expect(checkGuards('DELETE FROM t', guardBit('tautology'), app, 42)).to.equal(null);
+    expect(checkGuards('DELETE FROM t', guardBit('unbounded-write'), app, 42)?.detail).to.match(/DELETE without WHERE or LIMIT/);
+    expect(checkGuards('DELETE FROM t', 0, app, 42)).to.equal(null);
   });
 });
 
@@ -108,7 +108,7 @@ describe('sql/guards against the corpora (test/corpus)', () => {
     const byFamily = new Map<string, [number, number]>();
     for (const s of SQLI_STATEMENTS) {
       const f = byFamily.get(s.family) ?? [0, 0];
-      if (checkGuards(s.sql, ALL_GUARDS, app) !== null) f[0]++;
+      if (checkGuards(s.sql, ALL_GUARDS, app, 42) !== null) f[0]++;
       f[1]++;
       byFamily.set(s.family, f);
     }
@@ -120,7 +120,7 @@ describe('sql/guards against the corpora (test/corpus)', () => {
 
   it('blocks none of 254 ordinary application statements (joins, CTEs, window and JSON functions, LIKE \'%--%\', OR 1=1 as data...)', async () => {
     const { BENIGN_STATEMENTS } = await import('../../corpus/benign-statements.js');
-    const blocked = BENIGN_STATEMENTS.map((b) => ({ sql: b.sql, v: checkGuards(b.sql, ALL_GUARDS, app) })).filter((x) => x.v !== null);
+    const blocked = BENIGN_STATEMENTS.map((b) => ({ sql: b.sql, v: checkGuards(b.sql, ALL_GUARDS, app, 42) })).filter((x) => x.v !== null);
     expect(blocked.map((x) => `${x.v!.guard}: ${x.sql}`)).to.deep.equal([]);
   });
 });
@@ -130,7 +130,7 @@ describe('sql/guards on any input', () => {
     const piece = fc.constantFrom("'", '"', '`', '/*', '*/', '/*!', '-- ', '#', ';', '(', ')', ' OR ', ' AND ', '1=1', 'UNION', 'SELECT', 'FROM',
       'WHERE', '0x41', "x'", 'CHAR(', '@@version', 'SLEEP(', 'SUBSTRING(', ',', '=', '|', '||', 'LIMIT', 'DELETE', 'UPDATE', ' ', '\n', '\\', 'é', '\u00a0');
     fc.assert(fc.property(fc.array(fc.oneof(piece, fc.string()), { maxLength: 40 }), (parts) => {
-      const v = checkGuards(parts.join(''), ALL_GUARDS, app);
+      const v = checkGuards(parts.join(''), ALL_GUARDS, app, 42);
       return v === null || typeof v.guard === 'string';
     }), { numRuns: 3000 });
   });
