@@ -199,6 +199,20 @@ describe('master/admin-api', () => {
       expect(control.calls).to.deep.equal([]);
     });
 
+    it('refuses malformed backend actions before they reach the control: bad escape, unknown action, bad wait', async () => {
+      expect((await call(api.port, 'POST', '/api/backends/%ZZ/db1/drain', AUTH)).status).to.equal(404);
+      expect((await call(api.port, 'POST', '/api/backends/main/db1/explode', AUTH)).status).to.equal(404);
+      for (const wait of ['-1', 'abc', '1.5', '600001']) {
+        const r = await call(api.port, 'POST', `/api/backends/main/db1/drain?wait=${wait}`, AUTH);
+        expect(r.status, wait).to.equal(400);
+      }
+      expect((await call(api.port, 'GET', '/api/backends/main/db1/drain', AUTH)).status).to.equal(405);
+      // Well formed but unknown to the control: 404 naming it.
+      const unknown = await call(api.port, 'POST', '/api/backends/main/nope/drain', AUTH);
+      expect(unknown.status).to.equal(404);
+      expect(unknown.json()).to.deep.equal({ error: "no backend 'nope' in cluster 'main'" });
+    });
+
     it('answers 500 without details when the control throws', async () => {
       control.statusImpl = () => {
         throw new Error('boom at /secret/path/file.js:12');
