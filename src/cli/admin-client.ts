@@ -78,7 +78,7 @@ function hostPort(target: AdminTarget): string {
  */
 export async function adminFetch(
   target: AdminTarget,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT',
   path: string,
   opts: { body?: unknown; stream?: boolean; timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<Response> {

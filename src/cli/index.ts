@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import { configCommand } from './commands/config-validate.js';
 import { digestsCommand } from './commands/digests.js';
 import { backendCommand } from './commands/backend.js';
+import { firewallCommand } from './commands/firewall.js';
 import { reloadCommand } from './commands/reload.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { startCommand } from './commands/start.js';
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
     .addCommand(rollbackCommand())
     .addCommand(digestsCommand())
     .addCommand(backendCommand())
+    .addCommand(firewallCommand())
     .addCommand(topCommand())
     .addCommand(configCommand());
   await program.parseAsync(argv);

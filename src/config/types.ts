@@ -203,6 +203,8 @@ export interface FirewallConfig {
   readonly guards: GuardSetting;
   /** Evaluated in order before the guards; default none. */
   readonly rules: readonly FirewallRule[];
+  /** The allowlists' file; default next to the config file (`<name>.allowlist.json`). */
+  readonly allowlistFile?: string;
 }
 
 export interface Config {

@@ -41,7 +41,7 @@ export class MasterInsight {
     this.errors = new Counter({ name: 'dbmesh_statement_errors_total', help: 'Statements answered with an error, by error number (the server\'s or dbmesh\'s).', labelNames: ['errno'], registers });
     this.rowsSent = new Counter({ name: 'dbmesh_statement_rows_sent_total', help: 'Rows of result sets sent to clients.', registers });
     this.rowsAffected = new Counter({ name: 'dbmesh_statement_rows_affected_total', help: 'Rows the servers reported as affected.', registers });
-    this.verdicts = new Counter({ name: 'dbmesh_firewall_verdicts_total', help: 'Statements the firewall stopped (action block) or let through while logging them (action log), by rule ("guard:<name>" for the built-in guards).', labelNames: ['rule', 'action'], registers });
+    this.verdicts = new Counter({ name: 'dbmesh_firewall_verdicts_total', help: 'Statements the firewall stopped (action block) or let through while logging them (action log), by rule ("guard:<name>" for the built-in guards, "allowlist" for an account allowlist in protect or detect mode).', labelNames: ['rule', 'action'], registers });
     this.logLines = new Counter({ name: 'dbmesh_capture_lines_total', help: 'Lines of the SQL capture and slow query log, by log (capture, slow) and outcome (written, dropped: the disk or reader was slower than the traffic, or the file could not be written).', labelNames: ['log', 'outcome'], registers });
     this.durations = new CumulativeHistogram('dbmesh_statement_duration_seconds', 'Statement latency as dbmesh saw it (received to response end, pool waits included), by kind.', 'kind', DURATION_BUCKETS, registry);
     const store = this.digests;

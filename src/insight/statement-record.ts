@@ -36,7 +36,7 @@ export class StatementRecord {
   rowsAffected = 0;
   /** 0 when the statement succeeded, else the error number the client got. */
   errno = 0;
-  /** The firewall rule that blocked the statement ("guard:tautology"), or null. */
+  /** The firewall rule that blocked the statement ("guard:tautology") or let it through marked (a log rule, "allowlist" in detect mode), or null. */
   firewall: string | null = null;
 }
 

@@ -8,6 +8,7 @@ import type { PoolStats } from '../pool/backend-pool.js';
 import type { Config } from '../config/types.js';
 import type { InsightDelta } from '../insight/worker-insight.js';
 import type { HealthView } from '../monitor/health-view.js';
+import type { AllowlistWire } from '../allowlist/accounts.js';
 
 export const IPC_VERSION = 1;
 
@@ -64,9 +65,11 @@ export interface MovedConn {
 
 // ---- master -> worker
 /** `health`: the master monitor's current view (absent from older masters: the worker then monitors by itself). */
-export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number; warm?: WarmShape[]; health?: HealthView }
+export interface ConfigMsg { v: number; act: 'config'; seq: number; config: Config; configVersion: number; slot: number; warm?: WarmShape[]; health?: HealthView; allowlist?: AllowlistWire }
 /** The master monitor's view changed (state, role, primary): sent to every worker, not acknowledged. */
 export interface HealthMsg { v: number; act: 'health'; seq: number; view: HealthView }
+/** `allowlist`: the firewall allowlists, whole (the master sends them on every change). */
+export interface AllowlistMsg { v: number; act: 'allowlist'; seq: number; wire: AllowlistWire }
 export interface DrainMsg { v: number; act: 'drain'; seq: number; timeoutMs: number }
 export interface StopMsg { v: number; act: 'stop'; seq: number; timeoutMs: number }
 export interface AdoptMsg { v: number; act: 'adopt'; seq: number; token: string; part: 'backend' | 'client'; snapshot: SessionSnapshot | null }
@@ -136,7 +139,7 @@ export interface SuspectMsg { v: number; act: 'suspect'; seq: number; cluster: s
 /** A session asks which backend thread serves dbmesh connection `connId` (KILL across workers). */
 export interface LookupSessionMsg { v: number; act: 'lookup-session'; seq: number; connId: number; kill: boolean }
 
-export type ToWorker = ConfigMsg | HealthMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | ReopenLogsMsg | DebugAllocMsg | AckMsg;
+export type ToWorker = ConfigMsg | HealthMsg | AllowlistMsg | DrainMsg | StopMsg | AdoptMsg | FindSessionMsg | ReopenLogsMsg | DebugAllocMsg | AckMsg;
 export type ToMaster = BootMsg | ReadyMsg | AckMsg | HandoffMsg | AdoptedMsg | StatsMsg | InsightMsg | LookupSessionMsg | SuspectMsg;
 
 export function isIpcMessage(m: unknown): m is { v: number; act: string; seq: number } {

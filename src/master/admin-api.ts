@@ -30,7 +30,7 @@ export interface AdminApi {
   close(): Promise<void>;
 }
 
-/** Largest request body accepted; larger is 413. */
+/** Largest request body accepted (unless a route says otherwise); larger is 413. */
 export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
 /**
  * An oversized body is still read (and dropped) up to this much before the 413 goes out:
@@ -100,7 +100,7 @@ async function handle(
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-  const found = findRoute(path);
+  const found = findRoute(path, req.method ?? 'GET');
   if (found === undefined) {
     sendJson(res, 404, { error: 'not found' });
     return;
@@ -111,10 +111,11 @@ async function handle(
     return;
   }
   let body: Buffer = Buffer.alloc(0);
-  if (route.method === 'POST') {
-    const read = await readBody(req);
+  if (route.method !== 'GET') {
+    const limit = route.maxBodyBytes ?? ADMIN_MAX_BODY_BYTES;
+    const read = await readBody(req, limit);
     if ('tooLarge' in read) {
-      sendJson(res, 413, { error: `request body larger than ${ADMIN_MAX_BODY_BYTES} bytes` }, { connection: 'close' });
+      sendJson(res, 413, { error: `request body larger than ${limit} bytes` }, { connection: 'close' });
       return;
     }
     body = read.body;
@@ -134,16 +135,17 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-function readBody(req: IncomingMessage): Promise<BodyResult> {
+function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > DRAIN_LIMIT_BYTES) return Promise.resolve({ tooLarge: true });
+  const drainLimit = Math.max(DRAIN_LIMIT_BYTES, limit);
+  if (declared > drainLimit) return Promise.resolve({ tooLarge: true });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size <= ADMIN_MAX_BODY_BYTES) chunks.push(chunk);
-      else if (size > DRAIN_LIMIT_BYTES) {
+      if (size <= limit) chunks.push(chunk);
+      else if (size > drainLimit) {
         req.off('data', onData);
         req.pause();
         resolve({ tooLarge: true });
@@ -151,7 +153,7 @@ function readBody(req: IncomingMessage): Promise<BodyResult> {
     };
     req.on('data', onData);
     req.once('end', () => {
-      resolve(size > ADMIN_MAX_BODY_BYTES ? { tooLarge: true } : { body: Buffer.concat(chunks, size) });
+      resolve(size > limit ? { tooLarge: true } : { body: Buffer.concat(chunks, size) });
     });
     req.once('error', reject);
   });

@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logger.js';
 import type { BackendAction, MasterControl, ProgressEvent, UpgradeResult } from './control.js';
 import { DIGEST_SORTS, type DigestSort } from '../insight/digest-store.js';
+import { ALLOWLIST_MODES, DIGEST_ID_RE, MAX_ACCOUNT_DIGESTS, MAX_FINGERPRINT_CHARS, parseAccount, type AllowlistMode } from '../allowlist/accounts.js';
 
 /** Most digest rows one request returns. */
 const MAX_DIGEST_LIMIT = 10000;
@@ -26,8 +27,10 @@ export interface RouteContext {
 }
 
 export interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   readonly handle: (ctx: RouteContext) => Promise<void>;
+  /** Largest body this route takes (default ADMIN_MAX_BODY_BYTES). */
+  readonly maxBodyBytes?: number;
 }
 
 /**
@@ -50,27 +53,41 @@ export const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
   ['/api/digests', { method: 'GET', handle: digests }],
   ['/api/digests/reset', { method: 'POST', handle: resetDigests }],
   ['/api/debug/alloc', { method: 'POST', handle: debugAlloc }],
+  ['/api/firewall/users', { method: 'GET', handle: allowlistAccounts }],
 ]);
 
 /** Routes with parts in their path. */
+/** An allowlist PUT carries up to MAX_ACCOUNT_DIGESTS digests with their fingerprints. */
+const ALLOWLIST_MAX_BODY_BYTES = 32 * 1024 * 1024;
+const ACCOUNT_PATH = /^\/api\/firewall\/users\/([^/]{1,400})$/;
+
 const PATTERN_ROUTES: readonly { readonly re: RegExp; readonly route: Route }[] = [
   { re: /^\/api\/backends\/([^/]{1,200})\/([^/]{1,200})\/([a-z]{1,20})$/, route: { method: 'POST', handle: backendAction } },
+  { re: ACCOUNT_PATH, route: { method: 'GET', handle: allowlistGet } },
+  { re: ACCOUNT_PATH, route: { method: 'PUT', handle: allowlistPut, maxBodyBytes: ALLOWLIST_MAX_BODY_BYTES } },
+  { re: /^\/api\/firewall\/users\/([^/]{1,400})\/mode$/, route: { method: 'POST', handle: allowlistMode } },
 ];
 
-/** The route for a path, with what its pattern captured. */
-export function findRoute(path: string): { route: Route; params: string[] } | undefined {
+/** The route for a path (the one for `method` when a path has several), with what its pattern captured. */
+export function findRoute(path: string, method = 'GET'): { route: Route; params: string[] } | undefined {
   const exact = ROUTES.get(path);
   if (exact !== undefined) return { route: exact, params: [] };
+  let found: { route: Route; m: RegExpExecArray } | undefined;
   for (const p of PATTERN_ROUTES) {
     const m = p.re.exec(path);
     if (m === null) continue;
-    try {
-      return { route: p.route, params: m.slice(1).map((x) => decodeURIComponent(x)) };
-    } catch {
-      return undefined; // a malformed %-escape names nothing
+    found ??= { route: p.route, m };
+    if (p.route.method === method) {
+      found = { route: p.route, m };
+      break;
     }
   }
-  return undefined;
+  if (found === undefined) return undefined;
+  try {
+    return { route: found.route, params: found.m.slice(1).map((x) => decodeURIComponent(x)) };
+  } catch {
+    return undefined; // a malformed %-escape names nothing
+  }
 }
 
 /** Longest a drain request may wait for the backend's connections to close. */
@@ -99,6 +116,76 @@ async function backendAction({ control, params, query, res }: RouteContext): Pro
     connections = control.backendConnections(cluster, id, at);
   }
   sendJson(res, 200, { backend, connections, drained: connections === 0, waitedMs: Date.now() - at });
+}
+
+/** GET /api/firewall/users: every account with an allowlist, its mode and size. */
+async function allowlistAccounts({ control, res }: RouteContext): Promise<void> {
+  sendJson(res, 200, { file: control.allowlistFile(), accounts: control.allowlists() });
+}
+
+/** The account's allowlist as the API shows it: digests as a list of {digest, fingerprint}. */
+function accountBody(a: { account: string; mode: AllowlistMode; digests: Record<string, string> }): unknown {
+  return { account: a.account, mode: a.mode, digests: Object.entries(a.digests).map(([digest, fingerprint]) => ({ digest, fingerprint })) };
+}
+
+/** GET /api/firewall/users/<user[@cidr]>. */
+async function allowlistGet({ control, params, res }: RouteContext): Promise<void> {
+  const account = params[0]!;
+  if (parseAccount(account) === null) return sendJson(res, 400, { error: `not an account name: '${account.slice(0, 80)}'` });
+  const a = control.allowlist(account);
+  if (a === null) return sendJson(res, 404, { error: `no allowlist for account '${account}'; set a mode to start one (POST /api/firewall/users/${encodeURIComponent(account)}/mode)` });
+  sendJson(res, 200, accountBody(a));
+}
+
+function parseJsonBody(body: Buffer): { value: unknown } | { error: string } {
+  try {
+    return { value: JSON.parse(body.toString('utf8')) };
+  } catch {
+    return { error: 'the body must be JSON' };
+  }
+}
+
+/**
+ * PUT /api/firewall/users/<account>: {"digests": [...], "mode"?: ...} replaces the account's
+ * digests; each is a digest id or {"digest", "fingerprint"}.
+ */
+async function allowlistPut({ control, params, body, res }: RouteContext): Promise<void> {
+  const account = params[0]!;
+  if (parseAccount(account) === null) return sendJson(res, 400, { error: `not an account name: '${account.slice(0, 80)}'` });
+  const parsed = parseJsonBody(body);
+  if ('error' in parsed) return sendJson(res, 400, { error: `${parsed.error}: {"digests": [...], "mode": "protect"}` });
+  const v = parsed.value as { digests?: unknown; mode?: unknown } | null;
+  if (v === null || typeof v !== 'object' || !Array.isArray(v.digests)) return sendJson(res, 400, { error: 'the body must be {"digests": [digest id or {"digest", "fingerprint"}, ...], "mode"?: off|learn|detect|protect}' });
+  if (v.mode !== undefined && !(ALLOWLIST_MODES as readonly unknown[]).includes(v.mode)) return sendJson(res, 400, { error: `mode must be one of ${ALLOWLIST_MODES.join(', ')}` });
+  if (v.digests.length > MAX_ACCOUNT_DIGESTS) return sendJson(res, 400, { error: `at most ${MAX_ACCOUNT_DIGESTS} digests` });
+  const digests: Record<string, string> = {};
+  for (const [i, d] of v.digests.entries()) {
+    const id = typeof d === 'string' ? d : (d as { digest?: unknown } | null)?.digest;
+    const fp = typeof d === 'string' ? '' : (d as { fingerprint?: unknown }).fingerprint ?? '';
+    if (typeof id !== 'string' || !DIGEST_ID_RE.test(id)) return sendJson(res, 400, { error: `digests[${i}]: not a digest id (16 lowercase hex characters, as GET /api/digests shows them)` });
+    if (typeof fp !== 'string') return sendJson(res, 400, { error: `digests[${i}].fingerprint: must be a string` });
+    digests[id] = fp.slice(0, MAX_FINGERPRINT_CHARS);
+  }
+  try {
+    sendJson(res, 200, accountBody(await control.putAllowlist(account, digests, (v.mode as AllowlistMode | undefined) ?? null)));
+  } catch (err) {
+    sendJson(res, (err as { status?: number }).status ?? 500, { error: errorMessage(err) });
+  }
+}
+
+/** POST /api/firewall/users/<account>/mode {"mode": "off"|"learn"|"detect"|"protect"}. */
+async function allowlistMode({ control, params, body, res }: RouteContext): Promise<void> {
+  const account = params[0]!;
+  if (parseAccount(account) === null) return sendJson(res, 400, { error: `not an account name: '${account.slice(0, 80)}'` });
+  const parsed = parseJsonBody(body);
+  const mode = 'error' in parsed ? undefined : (parsed.value as { mode?: unknown } | null)?.mode;
+  if (!(ALLOWLIST_MODES as readonly unknown[]).includes(mode)) return sendJson(res, 400, { error: `the body must be {"mode": ${ALLOWLIST_MODES.map((m) => `"${m}"`).join(' | ')}}` });
+  try {
+    const a = await control.setAllowlistMode(account, mode as AllowlistMode);
+    sendJson(res, 200, { account: a.account, mode: a.mode, digests: Object.keys(a.digests).length });
+  } catch (err) {
+    sendJson(res, (err as { status?: number }).status ?? 500, { error: errorMessage(err) });
+  }
 }
 
 export function sendJson(res: ServerResponse, statusCode: number, value: unknown, headers: Record<string, string> = {}): void {

@@ -6,6 +6,9 @@
 import type { BackendFigures, PoolFigures } from '../ipc/messages.js';
 import type { DigestQuery, DigestRow } from '../insight/digest-store.js';
 import type { BackendHealth, HealthView } from '../monitor/health-view.js';
+import type { AccountList, AllowlistMode } from '../allowlist/accounts.js';
+
+export type AccountAllowlist = { account: string } & AccountList;
 
 export type BackendAction = 'drain' | 'disable' | 'enable';
 export type WorkerState = 'spawning' | 'ready' | 'draining' | 'dead';
@@ -90,6 +93,16 @@ export interface MasterControl {
   backendAction(cluster: string, backendId: string, action: BackendAction): BackendHealth | null;
   /** Backend connections the workers hold there, reported after `since`; null until every worker reported. */
   backendConnections(cluster: string, backendId: string, since: number): number | null;
+  /** The firewall allowlist file. */
+  allowlistFile(): string;
+  /** Every account with an allowlist: mode and digest count. */
+  allowlists(): { account: string; mode: AllowlistMode; digests: number }[];
+  /** One account's allowlist (digest id → fingerprint), or null. */
+  allowlist(account: string): AccountAllowlist | null;
+  /** Set an account's mode; resolves once written to the file and sent to the workers. */
+  setAllowlistMode(account: string, mode: AllowlistMode): Promise<AccountAllowlist>;
+  /** Replace an account's digests (and mode, when given); resolves once written and sent. */
+  putAllowlist(account: string, digests: Record<string, string>, mode: AllowlistMode | null): Promise<AccountAllowlist>;
   /** Test hook (DBMESH_DEBUG_HOOKS=1 only): make worker `pid` allocate `mib` MiB. */
   debugAlloc?(pid: number, mib: number): Promise<boolean>;
 }

@@ -13,10 +13,13 @@ import { MasterInsight } from '../insight/master-insight.js';
 import { currentVersion } from './releases.js';
 import { Supervisor } from './supervisor.js';
 import { Monitor } from '../monitor/monitor.js';
+import { AllowlistStore, allowlistPath } from '../allowlist/store.js';
+import type { LearnedDigests } from '../allowlist/accounts.js';
 import { startAdminApi } from './admin-api.js';
 import { checkAddress } from './addresses.js';
 import { LOW_FD_LIMIT, openFileLimit } from './fd-budget.js';
 import { createNotifier } from './systemd.js';
+import { ConfigError } from '../config/load.js';
 import type { MasterControl } from './control.js';
 
 /** Beyond a worker's own no-progress timeout: time for the master to give up on it and go on. */
@@ -41,6 +44,16 @@ export async function runMaster(config: Config, configPath: string): Promise<Run
 }
 
 /** Start everything; `undo` collects how to take down what already runs if a later step fails. */
+/** The allowlist store; an unreadable or invalid file refuses the start as an invalid config would. */
+function openAllowlist(config: Config, configPath: string): AllowlistStore {
+  const file = allowlistPath(config.firewall.allowlistFile, configPath);
+  try {
+    return new AllowlistStore(file, logger('firewall'));
+  } catch (err) {
+    throw new ConfigError('invalid', [`firewall.allowlistFile: ${(err as Error).message}`], configPath);
+  }
+}
+
 async function startMaster(config: Config, configPath: string, log: Logger, undo: (() => unknown)[]): Promise<RunningMaster> {
   // Both addresses before anything starts: one in use fails the start here.
   await checkAddress('listen', config.listen.host, config.listen.port);
@@ -56,6 +69,11 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   monitor.onChange((view) => sup.publishHealth(view));
   undo.push(() => monitor.stop());
   await monitor.start();
+  // The firewall allowlists: read before the first workers start, so they begin protecting.
+  const allowlist = openAllowlist(config, configPath);
+  sup.allowlist = allowlist;
+  allowlist.onChange = (wire) => sup.publishAllowlist(wire);
+  undo.push(() => allowlist.close());
   // A slow start that progresses must not hit systemd's TimeoutStartSec (the master gives up
   // on a worker that makes no progress for readyTimeoutMs by itself).
   sup.onBootProgress = (w, phase) => notifier.progress(`starting: worker ${w.pid} (slot ${w.slot}) ${phase}`, config.supervisor.readyTimeoutMs + START_TIMEOUT_MARGIN_MS);
@@ -64,7 +82,11 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
   let stopping: Promise<void> | null = null;
   const registry = createMasterMetrics(() => sup.status());
   const insight = new MasterInsight(sup.config.observability, registry, log);
-  sup.onInsight = (delta) => insight.merge(delta);
+  sup.onInsight = (delta) => {
+    insight.merge(delta);
+    const learned = (delta as { learned?: unknown } | null)?.learned;
+    if (learned !== null && typeof learned === 'object') allowlist.learn(learned as LearnedDigests);
+  };
   insight.reopenWorkers = () => {
     for (const w of sup.workers) if (w.state !== 'dead') void w.channel.request('reopen-logs', {}, 5000).catch(() => undefined);
   };
@@ -90,6 +112,11 @@ async function startMaster(config: Config, configPath: string, log: Logger, undo
     resetDigests: () => insight.digests.reset(),
     backendAction: (cluster, id, action) => monitor.setOperatorState(cluster, id, action === 'enable' ? 'none' : action === 'drain' ? 'draining' : 'disabled'),
     backendConnections: (cluster, id, since) => sup.connectionsOn(cluster, id, since),
+    allowlistFile: () => allowlist.path,
+    allowlists: () => allowlist.list(),
+    allowlist: (account) => allowlist.get(account),
+    setAllowlistMode: (account, mode) => allowlist.setMode(account, mode),
+    putAllowlist: (account, digests, mode) => allowlist.put(account, digests, mode),
     ...(process.env.DBMESH_DEBUG_HOOKS === '1' ? {
       debugAlloc: async (pid: number, mib: number) => {
         const w = sup.workers.find((x) => x.pid === pid && x.state === 'ready');

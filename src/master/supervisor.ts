@@ -13,7 +13,7 @@ import { ConfigError, loadConfigFile } from '../config/index.js';
 import { logger } from '../observability/logger.js';
 import type { MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from './control.js';
 import { activeRelease, releaseFor, setCurrent, type Release } from './releases.js';
-import { WorkerHandle } from './worker-handle.js';
+import { WorkerHandle, type SharedState } from './worker-handle.js';
 import { HandoffRouter } from './handoff-router.js';
 import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
@@ -21,6 +21,8 @@ import { addressError, isAddressCode } from './addresses.js';
 import { describeBootFailure } from './boot-watch.js';
 import type { Monitor } from '../monitor/monitor.js';
 import type { HealthView } from '../monitor/health-view.js';
+import type { AllowlistWire } from '../allowlist/accounts.js';
+import { allowlistPath, type AllowlistStore } from '../allowlist/store.js';
 
 const CRASH_WINDOW_MS = 60000;
 const CRASH_LOOP_THRESHOLD = 5;
@@ -49,6 +51,8 @@ export class Supervisor {
   stopping = false;
   /** The backend monitor (one per instance): its view goes to every worker, at start and on each change. */
   monitor: Monitor | null = null;
+  /** The firewall allowlists (one file per instance): sent to every worker, at start and on each change. */
+  allowlist: AllowlistStore | null = null;
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
   /** By kind and slot ("crash 1", "ready 1"): one current alert each. */
@@ -95,7 +99,7 @@ export class Supervisor {
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const restorePriority = lowerWhileBooting(w.pid);
     const { readyTimeoutMs, readyLimitMs } = this.config.supervisor;
-    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare(), this.monitor === null ? null : () => this.monitor!.view());
+    const outcome = await w.configure(this.config, this.configVersion, readyTimeoutMs, readyLimitMs, this.warmShare(), () => this.shared());
     restorePriority();
     if (outcome.ok) {
       this.log.info('worker ready', { worker_pid: w.pid, version: release.version, slot, boot_ms: outcome.bootMs });
@@ -228,14 +232,19 @@ export class Supervisor {
     // rules may still be one every worker is already over.
     const limits = await this.watchdog.problemsWith(next.watchdog);
     if (limits.length > 0) return this.refuseReload(limits);
+    try {
+      this.allowlist?.moveTo(allowlistPath(next.firewall.allowlistFile, this.configPath));
+    } catch (err) {
+      return this.refuseReload([(err as Error).message]);
+    }
     this.config = next;
     this.configVersion++;
     await this.watchdog.configure(next.watchdog);
     // The monitor first: the workers get a view that knows the new backends.
     await this.monitor?.setConfig(next);
-    const health = this.monitor?.view();
+    const shared = this.shared();
     const live = this.workers.filter((w) => w.state === 'ready' || w.state === 'spawning');
-    await Promise.all(live.map((w) => w.channel.request('config', { config: next, configVersion: this.configVersion, slot: w.idPrefix, ...(health ? { health } : {}) }, 10000).catch(() => null)));
+    await Promise.all(live.map((w) => w.channel.request('config', { config: next, configVersion: this.configVersion, slot: w.idPrefix, ...shared }, 10000).catch(() => null)));
     await this.resize();
     this.log.info('config reloaded', { config_version: this.configVersion });
     return { ok: true, configVersion: this.configVersion, problems: [] };
@@ -313,6 +322,19 @@ export class Supervisor {
       for (const p of w.pools[cluster] ?? []) if (p.backend === backendId) open += p.open;
     }
     return open;
+  }
+
+  /** What every worker gets with its config: the monitor's view, the firewall allowlists. */
+  private shared(): SharedState {
+    return {
+      ...(this.monitor !== null ? { health: this.monitor.view() } : {}),
+      ...(this.allowlist !== null ? { allowlist: this.allowlist.wire() } : {}),
+    };
+  }
+
+  /** Send the allowlists to every worker alive (each message holds the whole list; the newest wins). */
+  publishAllowlist(wire: AllowlistWire): void {
+    for (const w of this.workers) if (w.state !== 'dead') w.channel.post('allowlist', { wire });
   }
 
   /** Send the monitor's new view to every worker alive (not acknowledged: the next view supersedes it). */

@@ -6,6 +6,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
 import type { HealthView } from '../monitor/health-view.js';
+import type { AllowlistWire } from '../allowlist/accounts.js';
+
+/** What the master keeps for every worker and sends with each config. */
+export interface SharedState { health?: HealthView; allowlist?: AllowlistWire }
 import type { Config } from '../config/types.js';
 import type { WorkerState, WorkerStatus } from './control.js';
 import type { Release } from './releases.js';
@@ -99,12 +103,13 @@ export class WorkerHandle {
   /**
    * Send the config; the worker boots, listens and reports ready. Resolves with the outcome:
    * failed when no boot phase began for `stallMs`, or the boot passed `limitMs` (see BootWatch).
-   * `health` gives the monitor's view when the config is sent (after the worker's hello: views
-   * published before then would be lost).
+   * `shared` gives what the master keeps for every worker (the monitor's view, the firewall
+   * allowlists) as it is when the config is sent (after the worker's hello: anything published
+   * before then would be lost).
    */
-  configure(config: Config, configVersion: number, stallMs: number, limitMs: number, warm: readonly WarmShape[] = [], health: (() => HealthView) | null = null): Promise<BootOutcome> {
+  configure(config: Config, configVersion: number, stallMs: number, limitMs: number, warm: readonly WarmShape[] = [], shared: (() => SharedState) | null = null): Promise<BootOutcome> {
     const outcome = this.boot.watch(stallMs, limitMs);
-    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm, ...(health !== null ? { health: health() } : {}) }, limitMs)).then(
+    void this.hello.then(() => this.channel.request('config', { config, configVersion, slot: this.idPrefix, warm, ...(shared !== null ? shared() : {}) }, limitMs)).then(
       (ack) => {
         if (ack.ok) return;
         const data = (ack.data ?? {}) as Partial<BootFailureData>;

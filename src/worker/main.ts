@@ -7,8 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { IpcChannel, type IpcEndpoint } from '../ipc/channel.js';
-import type { AdoptMsg, BootFailureData, BootPhase, ConfigMsg, DrainMsg, FindSessionMsg, HealthMsg, StopMsg } from '../ipc/messages.js';
+import type { AdoptMsg, BootFailureData, BootPhase, ConfigMsg, DrainMsg, FindSessionMsg, HealthMsg, AllowlistMsg, StopMsg } from '../ipc/messages.js';
 import type { HealthView } from '../monitor/health-view.js';
+import type { AllowlistWire } from '../allowlist/accounts.js';
 import { createRootLogger, logger, setLogLevel } from '../observability/logger.js';
 import { ProxyServer } from './server.js';
 import { warmUpCode } from './code-warm-up.js';
@@ -37,6 +38,8 @@ export function runWorker(): void {
   let server: ProxyServer | null = null;
   // The master monitor's view; newer than the one in the first config when it arrives during the boot.
   let latestHealth: HealthView | null = null;
+  /** Allowlists that came before the server was built (applied to it then). */
+  let latestAllowlist: AllowlistWire | null = null;
   let receiver: SessionReceiver | null = null;
   let draining = false;
   const ballast: Buffer[] = [];
@@ -71,6 +74,8 @@ export function runWorker(): void {
         channel.post('boot', { phase });
         // Built before any await: a reload arriving during the boot reconfigures this one.
         const srv = server = new ProxyServer(msg.config, { idPrefix: msg.slot, ...(msg.health !== undefined ? { health: latestHealth ?? msg.health } : {}) });
+        if (msg.allowlist !== undefined) srv.firewall.allowlists.apply(msg.allowlist);
+        if (latestAllowlist !== null) srv.firewall.allowlists.apply(latestAllowlist); // ignored when older
         if (msg.health !== undefined) srv.directory.onSuspect = (cluster, backend) => channel.post('suspect', { cluster, backend });
         srv.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
         receiver = new SessionReceiver(srv, channel, log);
@@ -83,6 +88,7 @@ export function runWorker(): void {
         channel.post('ready', { version: VERSION, pid: process.pid });
         startStats();
       } else {
+        if (msg.allowlist !== undefined) server.firewall.allowlists.apply(msg.allowlist);
         await server.reconfigure(msg.config);
         channel.ack(msg.seq, true);
       }
@@ -101,6 +107,13 @@ export function runWorker(): void {
     if (latestHealth !== null && view.seq < latestHealth.seq) return;
     latestHealth = view;
     server?.directory.apply(view);
+  });
+
+  channel.on('allowlist', (raw) => {
+    const wire = (raw as unknown as AllowlistMsg).wire;
+    if (wire === null || typeof wire !== 'object' || !Array.isArray(wire.accounts)) return;
+    latestAllowlist = wire;
+    server?.firewall.allowlists.apply(wire);
   });
 
   channel.on('adopt', (raw, handle) => {
@@ -156,8 +169,9 @@ export function runWorker(): void {
     if (server === null) return;
     const delta = server.insight.drain();
     const firewall = server.firewall.drain();
-    if (firewall === null && delta.digests.length === 0 && delta.metrics === null && delta.logs.capture.written + delta.logs.capture.dropped + delta.logs.slow.written + delta.logs.slow.dropped === 0) return;
-    channel.post('insight', { delta: firewall === null ? delta : { ...delta, firewall } });
+    const learned = server.firewall.allowlists.drainLearned();
+    if (firewall === null && learned === null && delta.digests.length === 0 && delta.metrics === null && delta.logs.capture.written + delta.logs.capture.dropped + delta.logs.slow.written + delta.logs.slow.dropped === 0) return;
+    channel.post('insight', { delta: { ...delta, ...(firewall !== null ? { firewall } : {}), ...(learned !== null ? { learned } : {}) } });
   }
 
   function startStats(): void {

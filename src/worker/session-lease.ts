@@ -277,8 +277,8 @@ export function withConn(s: ClientSession, facts: StatementFacts | null, raw: Bu
   }).catch((err: unknown) => s.internalError(err, 'command after connection wait'));
 }
 
-/** Throw away the held connection (it failed before the statement was sent). */
-function dropLease(s: ClientSession): void {
+/** Throw away the held connection (it failed before the statement was sent, or mid-replay). */
+export function dropLease(s: ClientSession): void {
   const conn = s.lease;
   if (conn === null) return;
   s.lease = null;

@@ -13,9 +13,17 @@ import { exchange, ExchangeError } from '../pool/conn-exchange.js';
 import type { BackendConn } from '../pool/backend-conn.js';
 import { DBM_ERR } from '../errors/index.js';
 import { CloseReason } from '../observability/close-reasons.js';
-import { borrowAnywhere, giveBack, primaryPool } from './session-lease.js';
+import { borrowAnywhere, dropLease, giveBack, primaryPool } from './session-lease.js';
 import { sha1, type JournalEntry } from './tx-journal.js';
 import { Phase, type ClientSession } from './session.js';
+
+/** Connections a replay may go through before it gives up: each lost one is tried on another. */
+const REPLAY_ATTEMPTS = 3;
+/** Answers that mean the connection itself is going: ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN. */
+const CONNECTION_GOING = new Set([1927, 1053]);
+
+/** The replay's own connection died (killed with the others, or its server went): try another. */
+class ReplayConnectionLost extends Error {}
 
 /** Run one journalled statement again; the SHA-1 of the whole response, as the backend sent it. */
 async function rerun(conn: BackendConn, e: JournalEntry, timeoutMs: number): Promise<Buffer> {
@@ -23,9 +31,11 @@ async function rerun(conn: BackendConn, e: JournalEntry, timeoutMs: number): Pro
     const r = await exchange(conn, e.raw.subarray(4), ResponseKind.Result, timeoutMs);
     return sha1(r.packets.map((p) => p.raw));
   } catch (err) {
-    // An error response is a result too: the original may have failed the same way.
-    if (err instanceof ExchangeError) return sha1([frame(err.errPayload, 1).bytes]);
-    throw err;
+    // An error response is a result too: the original may have failed the same way; but not
+    // one that says this connection was killed (an idle pooled connection killed with the
+    // transaction's tells so only when first used).
+    if (err instanceof ExchangeError && !CONNECTION_GOING.has(err.err.errno) && !conn.dead) return sha1([frame(err.errPayload, 1).bytes]);
+    throw new ReplayConnectionLost((err as Error).message);
   }
 }
 
@@ -41,10 +51,19 @@ export function replayTransaction(s: ClientSession, lostBackend: string, inFligh
   s.localTask = true;
   const run = async (): Promise<void> => {
     const timeoutMs = s.config.limits.connectTimeoutMs + (s.config.failover.readTimeoutMs || 30_000);
-    const conn = await borrowAnywhere(s, await primaryPool(s), true);
-    for (let i = 0; i < done.length; i++) {
-      const digest = await rerun(conn, done[i]!, timeoutMs);
-      if (!digest.equals(done[i]!.digest!)) throw new Error(`statement ${i + 1} of the transaction returned a different result on ${conn.backendId}`);
+    for (let attempt = 1; ; attempt++) {
+      const conn = await borrowAnywhere(s, await primaryPool(s), true);
+      try {
+        for (let i = 0; i < done.length; i++) {
+          const digest = await rerun(conn, done[i]!, timeoutMs);
+          if (!digest.equals(done[i]!.digest!)) throw new Error(`statement ${i + 1} of the transaction returned a different result on ${conn.backendId}`);
+        }
+        break;
+      } catch (err) {
+        if (!(err instanceof ReplayConnectionLost) || attempt >= REPLAY_ATTEMPTS || s.phase === Phase.Closed) throw err;
+        // Nothing of this attempt committed: its transaction died with its connection.
+        dropLease(s);
+      }
     }
     // The journal now describes the new connection's transaction.
     journal.dropIncomplete();

@@ -64,6 +64,7 @@ import { SessionState, type SessionStatement } from './session-state.js';
 import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retryElsewhere, withConn } from './session-lease.js';
 import { TxJournal } from './tx-journal.js';
 import type { Blocked } from './firewall.js';
+import type { AllowlistAccount } from './firewall-allowlist.js';
 import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
@@ -165,6 +166,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** dbmesh's own session (code warm-up): its statements are not observed. */
   internal = false;
   private clientLabel: string | null = null;
+  /** The firewall allowlist account this session answers to, and the list's seq it was found in. */
+  allowlistAccount: AllowlistAccount | null = null;
+  allowlistSeq = -2;
   /** The greeting's scramble: COM_CHANGE_USER answers are computed against it. */
   scramble: Buffer = Buffer.alloc(0);
   /** Connect attributes from the handshake, reused when the backend connection is reopened. */
@@ -607,7 +611,10 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     if (fw.enabled && this.blockedByFirewall(fw.check(sql, facts.kind, this), sql, facts)) return;
     if (facts.kill && killBatch(this, this.host, sql)) return;
     beginStatement(this, sql, facts, null);
-    if (fw.enabled && this.stmt.active) this.stmt.fingerprint = fw.fingerprintOf(sql);
+    if (fw.enabled && this.stmt.active) {
+      this.stmt.fingerprint = fw.fingerprintOf(sql);
+      this.stmt.firewall = fw.note;
+    }
     if ((facts.pins & PIN_TRACKING_SETTINGS) !== 0) {
       const m = STATE_CHANGE_RE.exec(sql);
       if (m !== null) this.state.clientTracksStateChange = /^(on|1|true)$/i.test(m[1]!);

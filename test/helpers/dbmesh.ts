@@ -101,6 +101,16 @@ function isWorkerOf(master: number): (pid: number) => boolean {
   };
 }
 
+/** Every dbmesh a test started and has not stopped: the root hook below stops what a failed hook left. */
+const running = new Set<DbmeshProcess>();
+
+after(async function () {
+  this.timeout(60_000);
+  const left = [...running];
+  if (left.length > 0) console.error(`test helpers: stopping ${left.length} dbmesh process(es) a test left running (pids ${left.map((d) => d.pid).join(', ')})`);
+  await Promise.all(left.map((d) => d.stop()));
+});
+
 export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Promise<DbmeshProcess> {
   const port = await freePort();
   const adminPort = await freePort();
@@ -168,6 +178,7 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
       return total;
     },
     stop: async () => {
+      running.delete(proc);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 15000);
@@ -177,6 +188,7 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  running.add(proc);
   try {
     await waitForLog((l) => l.message === 'dbmesh listening');
   } catch (err) {

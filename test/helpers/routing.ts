@@ -249,8 +249,20 @@ export async function connectionsUnderSteal(c: Conn, stealer: Conn, n: number): 
   return seen;
 }
 
+/**
+ * Close a client connection: COM_QUIT, or destroy when that does not finish within `ms`
+ * (a statement still waiting ahead of the QUIT would hold `end()` forever, and the hook with it).
+ */
+export async function endOrDestroy(c: { end(): Promise<void>; destroy(): void }, ms = 5000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
+  const ended = await Promise.race([c.end().then(() => 'ended' as const, () => 'failed' as const), late]);
+  clearTimeout(timer);
+  if (ended !== 'ended') c.destroy();
+}
+
 export async function closeAll(conns: (Conn | null | undefined)[]): Promise<void> {
-  await Promise.all(conns.map((c) => c?.end().catch(() => undefined)));
+  await Promise.all(conns.map((c) => (c ? endOrDestroy(c) : undefined)));
 }
 
 /** A global status counter (e.g. Com_unlock_tables) on every sandbox server, by server id. */

@@ -19,6 +19,7 @@ import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import { status } from '../helpers/control.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
+import { endOrDestroy } from '../helpers/routing.js';
 
 const CLIENTS = 2000;
 const BATCH = 200; // connections opened at a time: keeps the listen backlog short
@@ -119,7 +120,7 @@ async function openMany(opts: mysql.ConnectionOptions, n: number, into: mysql.Co
 }
 
 async function closeAll(conns: mysql.Connection[]): Promise<void> {
-  await Promise.allSettled(conns.splice(0).map((c) => c.end().catch(() => c.destroy())));
+  await Promise.allSettled(conns.splice(0).map((c) => endOrDestroy(c)));
 }
 
 /**

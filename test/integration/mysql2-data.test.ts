@@ -12,6 +12,8 @@ import mysqlCb from 'mysql2';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
+import { endOrDestroy } from '../helpers/routing.js';
+import { diagnose } from '../helpers/diagnose.js';
 
 const BLOB_BYTES = 20 * 1024 * 1024;
 const STREAM_ROWS = 200_000;
@@ -68,9 +70,16 @@ describe('mysql2 through dbmesh: blobs, streaming, multiple statements', functio
     dbmesh = await startDbmesh(sb);
   });
 
+  afterEach(async function () {
+    if (this.currentTest?.state !== 'passed') await diagnose(this.currentTest?.fullTitle() ?? '', dbmesh, sb);
+  });
+
   after(async function () {
-    await Promise.all(opened.splice(0).map((c) => c.end().catch(() => c.destroy())));
-    await Promise.all(openedCb.splice(0).map((c) => new Promise<void>((r) => c.end(() => r()))));
+    await Promise.all(opened.splice(0).map((c) => endOrDestroy(c)));
+    await Promise.all(openedCb.splice(0).map((c) => new Promise<void>((r) => {
+      const late = setTimeout(() => { c.destroy(); r(); }, 5000);
+      c.end(() => { clearTimeout(late); r(); });
+    })));
     await dbmesh?.stop();
   });
 

@@ -11,6 +11,7 @@ import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
 import { failure, type Failure } from '../helpers/failure.js';
+import { endOrDestroy } from '../helpers/routing.js';
 
 type Opts = mysql.ConnectionOptions;
 
@@ -107,7 +108,7 @@ describe('mysql2 through dbmesh: auth, session commands, pool, KILL', function (
 
   after(async function () {
     await Promise.all(pools.splice(0).map((p) => p.end().catch(() => {})));
-    await Promise.all(opened.splice(0).map((c) => c.end().catch(() => c.destroy())));
+    await Promise.all(opened.splice(0).map((c) => endOrDestroy(c)));
     await dbmesh?.stop();
   });
 

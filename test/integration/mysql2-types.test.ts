@@ -10,6 +10,7 @@ import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
 import type { SandboxInfo } from '../helpers/sandbox.js';
 import { failure } from '../helpers/failure.js';
+import { endOrDestroy } from '../helpers/routing.js';
 
 const T = 'dbmesh_test.m2_types';
 const COLS: [string, string][] = [
@@ -93,7 +94,7 @@ describe('mysql2 through dbmesh: column types and errors', function () {
   });
 
   after(async function () {
-    await Promise.all(opened.splice(0).map((c) => c.end().catch(() => c.destroy())));
+    await Promise.all(opened.splice(0).map((c) => endOrDestroy(c)));
     await dbmesh?.stop();
   });
 

@@ -12,6 +12,7 @@ import type { Connection } from 'mysql2/promise';
 import { rootQuery, sessionsOf, type SandboxInfo } from '../helpers/sandbox.js';
 import { sharedSandbox } from '../helpers/shared-sandbox.js';
 import { startDbmesh, type DbmeshProcess } from '../helpers/dbmesh.js';
+import { endOrDestroy } from '../helpers/routing.js';
 
 const CLIENTS = 2000;
 
@@ -29,7 +30,7 @@ describe('pool bursts with the default config (no maxConnections)', function () 
   });
 
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.end().catch(() => c.destroy())));
+    await Promise.all(clients.splice(0).map((c) => endOrDestroy(c)));
   });
 
   after(async () => {

@@ -56,6 +56,24 @@ describe('transaction replay', function () {
     expect((await rootQuery(sb.primary, 'SELECT id, v FROM dbmesh_test.replay_r ORDER BY id')).trim().split('\n')).to.deep.equal(['1\t10', '2\t20']);
   });
 
+  it('idle pooled connections killed with the transaction\'s are not taken for its replay: it goes on', async () => {
+    // Eight sessions write at once and leave eight idle connections to the primary in the pool.
+    const others = await Promise.all(Array.from({ length: 8 }, () => connect(on)));
+    await Promise.all(others.map((o, i) => o.query('SELECT SLEEP(0.2) + ? AS n FROM replay_r FOR UPDATE', [i])));
+    await Promise.all(others.map((o) => o.end()));
+    const c = await connect(on);
+    await c.query('BEGIN');
+    await c.query('INSERT INTO replay_r VALUES (11, 110)');
+    const before = on.logs.filter((l) => l.message === 'transaction replayed').length;
+    await killAppConnections();
+    await c.query('INSERT INTO replay_r VALUES (12, 120)');
+    await c.query('COMMIT');
+    await c.end();
+    expect(on.logs.filter((l) => l.message === 'transaction replayed').length).to.equal(before + 1);
+    expect(on.logs.some((l) => l.message === 'transaction replay failed; the session ends')).to.equal(false);
+    expect((await rootQuery(sb.primary, 'SELECT id, v FROM dbmesh_test.replay_r WHERE id IN (11, 12) ORDER BY id')).trim().split('\n')).to.deep.equal(['11\t110', '12\t120']);
+  });
+
   it('a transaction that read what another session changed since is not replayed: the session ends', async () => {
     await rootQuery(sb.primary, 'INSERT INTO dbmesh_test.replay_r VALUES (3, 30)');
     const c = await connect(on);

@@ -14,6 +14,7 @@ import { DEFAULTS } from '../../../src/config/index.js';
 import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
 import type { DigestRow } from '../../../src/insight/digest-store.js';
+import { AllowlistStub } from '../../helpers/control-stubs.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = path.join(REPO, 'bin', 'dbmesh.js');
@@ -36,7 +37,7 @@ const STATUS: MasterStatus = {
 
 type Progress = (e: ProgressEvent) => void;
 
-class TestControl implements MasterControl {
+class TestControl extends AllowlistStub implements MasterControl {
   reloadResult: ReloadResult = { ok: true, configVersion: 8, problems: [] };
   upgradeImpl: (version: string, onProgress: Progress) => Promise<UpgradeResult> = async (version) => ({
     ok: true, fromVersion: '0.1.0', toVersion: version, sessionsMoved: 0, sessionsClosed: 0,

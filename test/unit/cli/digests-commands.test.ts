@@ -69,6 +69,8 @@ describe('cli: digests and top', function () {
       status: unused, reload: unused, upgrade: unused, rollback: unused, stop: unused, metrics: unused,
       digests: (q) => control.digests(q), resetDigests: () => control.resetDigests(),
       backendAction: () => null, backendConnections: () => null,
+      allowlistFile: () => '', allowlists: () => [], allowlist: () => null,
+      setAllowlistMode: unused, putAllowlist: unused,
     };
     api = await startAdminApi({ ...DEFAULTS.admin, port: 0, token: TOKEN }, master, winston.createLogger({ silent: true }));
     config = writeConfig('dbmesh.json', api.port);

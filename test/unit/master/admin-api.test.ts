@@ -11,6 +11,7 @@ import { startAdminApi, type AdminApi } from '../../../src/master/admin-api.js';
 import { adminConnectionCap, openFileLimit } from '../../../src/master/fd-budget.js';
 import type { MasterControl, MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from '../../../src/master/control.js';
 import type { DigestRow } from '../../../src/insight/digest-store.js';
+import { AllowlistStub } from '../../helpers/control-stubs.js';
 
 const TOKEN = 's3cret-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -39,7 +40,7 @@ function deferred<T>(): Deferred<T> {
 }
 
 /** A MasterControl whose answers each test sets; it records what it was asked. */
-class TestControl implements MasterControl {
+class TestControl extends AllowlistStub implements MasterControl {
   statusImpl = (): MasterStatus => STATUS;
   reloadResult: ReloadResult = { ok: true, configVersion: 4, problems: [] };
   upgradeImpl: (version: string, onProgress: (e: ProgressEvent) => void) => Promise<UpgradeResult> = async (version) => ({
