@@ -154,6 +154,7 @@ function userDefaults(u: UserFile): UserConfig {
     admin: u.admin ?? false,
     fileAccess: u.fileAccess ?? false,
     multiStatements: u.multiStatements ?? false,
+    ...(u.limits !== undefined && Object.keys(u.limits).length > 0 ? { limits: u.limits } : {}),
   };
 }
 

@@ -34,6 +34,21 @@ export interface UserConfig {
   readonly fileAccess: boolean;
   /** Firewall: several statements in one query; default false. */
   readonly multiStatements: boolean;
+  /** Limits over the whole instance; none by default. */
+  readonly limits?: UserLimitsConfig;
+}
+
+export interface UserLimitsConfig {
+  /** Client connections at once; one more gets ERR 1203. */
+  readonly maxConnections?: number;
+  /** Statements running at once; one more waits up to queueMs, else ERR 1226. */
+  readonly maxConcurrentStatements?: number;
+  /** Token bucket rate (bursts of one second's worth); past it: wait up to queueMs, else ERR 1226. */
+  readonly statementsPerSecond?: number;
+  /** Longest wait for a statement slot or token; default 0 (refused at once). */
+  readonly queueMs?: number;
+  /** Past it: ERR 3024, and KILL QUERY on the backend. */
+  readonly statementTimeoutMs?: number;
 }
 
 export interface BackendConfig {

@@ -14,6 +14,7 @@ import { logger } from '../observability/logger.js';
 import type { MasterStatus, ProgressEvent, ReloadResult, UpgradeResult } from './control.js';
 import { activeRelease, releaseFor, setCurrent, type Release } from './releases.js';
 import { WorkerHandle, type SharedState } from './worker-handle.js';
+import { UserAdmission } from './user-admission.js';
 import { HandoffRouter } from './handoff-router.js';
 import { MemoryWatchdog } from './watchdog.js';
 import { runUpgrade } from './upgrade.js';
@@ -53,6 +54,8 @@ export class Supervisor {
   monitor: Monitor | null = null;
   /** The firewall allowlists (one file per instance): sent to every worker, at start and on each change. */
   allowlist: AllowlistStore | null = null;
+  /** users[].limits: every limited user's connections, per worker. */
+  readonly admission = new UserAdmission();
   private nextPrefix = 1;
   private readonly crashes = new Map<number, number[]>();
   /** By kind and slot ("crash 1", "ready 1"): one current alert each. */
@@ -64,6 +67,7 @@ export class Supervisor {
     this.router = new HandoffRouter((from) => this.pickTarget(from));
     this.warmMemory = new WarmMemory(config.releases.dir, this.log);
     this.watchdog = new MemoryWatchdog(config.watchdog, () => this.workers.filter((w) => w.state === 'ready' || w.state === 'draining'), (v) => this.onMemoryVerdicts(v.soft, v.hard));
+    this.admission.onShares = (pid, shares) => this.workers.find((w) => w.pid === pid && w.state !== 'dead')?.channel.post('limit-shares', { shares });
   }
 
   /** Start the initial workers; resolves when all reported ready. */
@@ -95,6 +99,9 @@ export class Supervisor {
     w.channel.on('insight', (msg) => this.onInsight?.(msg.delta));
     w.channel.on('suspect', (msg) => this.monitor?.suspect(String(msg.cluster), String(msg.backend)));
     w.channel.on('lookup-session', (msg) => void this.lookupSession(w, msg.seq, Number(msg.connId), msg.kill === true));
+    w.channel.on('admit-user', (msg) => w.channel.ack(msg.seq, true, { data: this.admission.admit(w.pid, String(msg.user), Number(msg.max) || 0) }));
+    w.channel.on('release-user', (msg) => this.admission.release(w.pid, String(msg.user)));
+    w.channel.on('adopt-user', (msg) => this.admission.adopt(w.pid, String(msg.user)));
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
     this.log.info('worker starting', { worker_pid: w.pid, version: release.version, slot });
     const restorePriority = lowerWhileBooting(w.pid);
@@ -146,6 +153,7 @@ export class Supervisor {
 
   private onExit(w: WorkerHandle, code: number | null, signal: string | null): void {
     this.workers = this.workers.filter((x) => x !== w);
+    this.admission.workerGone(w.pid);
     if (w.retireReason !== null || this.stopping) {
       this.log.info('worker exited', { worker_pid: w.pid, version: w.version, reason: w.retireReason ?? 'stop', code, signal });
       return;

@@ -10,6 +10,7 @@ export const CloseReason = {
   OUT_OF_ORDER: 'out_of_order',
   PACKET_TOO_LARGE: 'packet_too_large',
   TOO_MANY_CONNECTIONS: 'too_many_connections',
+  USER_CONNECTIONS: 'user_connections',
   NO_BACKEND: 'no_backend',
   BACKEND_NETWORK: 'backend_network',
   BACKEND_AUTH: 'backend_auth',

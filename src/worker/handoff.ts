@@ -113,7 +113,7 @@ export class SessionReceiver {
     }
     const session = new ClientSession(snap.id, client, clientInput, this.server);
     session.startedAt = snap.startedAt;
-    this.server.adoptSession(session);
+    this.server.adoptSession(session, user);
     let conn: BackendConn | null = null;
     if (backend !== null && input !== null && snap.conn !== null) {
       const m = snap.conn;

@@ -127,6 +127,14 @@ function doom(t: Target): void {
   if (conn) conn.doomed = true;
 }
 
+/**
+ * users[].limits.statementTimeoutMs: stop the statement running on `threadId` with KILL QUERY
+ * from another connection of the session's own login. Null when done; else the ERR payload.
+ */
+export function killQueryAsCaller(session: ClientSession, pool: BackendPool, threadId: number): Promise<Buffer | null> {
+  return runAsCaller(session, pool, `KILL QUERY ${threadId}`, session.id);
+}
+
 /** One statement on a fresh connection of the caller's own login, answer collected. */
 async function runAsCaller(session: ClientSession, pool: BackendPool, sql: string, clientId: number): Promise<Buffer | null> {
   let conn: BackendConn;

@@ -78,6 +78,9 @@ export function runWorker(): void {
         if (latestAllowlist !== null) srv.firewall.allowlists.apply(latestAllowlist); // ignored when older
         if (msg.health !== undefined) srv.directory.onSuspect = (cluster, backend) => channel.post('suspect', { cluster, backend });
         srv.remoteLookup = (id, kill) => lookupRemote(channel, id, kill);
+        srv.admitRemote = (user, max) => admitRemote(channel, user, max);
+        srv.releaseRemote = (user) => channel.post('release-user', { user });
+        srv.adoptedRemote = (user) => channel.post('adopt-user', { user });
         receiver = new SessionReceiver(srv, channel, log);
         await step('probing backends', () => srv.prepare());
         // Take over warm: open the connections the workers already running hold (bounded wait).
@@ -114,6 +117,11 @@ export function runWorker(): void {
     if (wire === null || typeof wire !== 'object' || !Array.isArray(wire.accounts)) return;
     latestAllowlist = wire;
     server?.firewall.allowlists.apply(wire);
+  });
+
+  channel.on('limit-shares', (raw) => {
+    const shares = (raw as { shares?: unknown }).shares;
+    if (shares !== null && typeof shares === 'object') server?.limits.setShares(shares as Record<string, number>);
   });
 
   channel.on('adopt', (raw, handle) => {
@@ -214,6 +222,13 @@ function debugBootHook(phase: BootPhase): Promise<void> {
   if (process.env.DBMESH_DEBUG_BOOT_STALL === phase) return new Promise(() => {});
   const ms = Number(process.env.DBMESH_DEBUG_BOOT_DELAY_MS) || 0;
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+}
+
+/** users[].limits: the master counts the connection over all workers; its answer brings this worker's share. */
+async function admitRemote(channel: IpcChannel, user: string, max: number): Promise<{ ok: boolean; share: number }> {
+  const ack = await channel.request('admit-user', { user, max }, 3000);
+  const d = ack.data as { ok?: unknown; share?: unknown } | null;
+  return { ok: d?.ok === true, share: typeof d?.share === 'number' ? d.share : 1 };
 }
 
 async function lookupRemote(channel: IpcChannel, connId: number, kill: boolean): Promise<RemoteSession | null> {

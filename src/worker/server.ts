@@ -4,7 +4,7 @@
  * ids), and drains on shutdown.
  */
 import net from 'node:net';
-import type { Config } from '../config/types.js';
+import type { Config, UserConfig } from '../config/types.js';
 import { DBM_ERR } from '../errors/index.js';
 import { frame } from '../protocol/framing.js';
 import { encodeErr } from '../protocol/responses.js';
@@ -13,7 +13,7 @@ import { logger, type Logger } from '../observability/logger.js';
 import { CloseReason, countClose } from '../observability/close-reasons.js';
 import { HealthDirectory, LocalMonitor } from './backends.js';
 import type { HealthView } from '../monitor/health-view.js';
-import { ClientSession } from './session.js';
+import { ClientSession, Phase } from './session.js';
 import { offeredCapabilities } from './client-auth.js';
 import { adoptAccepted } from './client-socket.js';
 import type { RemoteSession, SessionHost } from './session-host.js';
@@ -22,6 +22,7 @@ import { BurstCollector } from './memory.js';
 import { pinReasons } from '../sql/pins.js';
 import { WorkerInsight } from '../insight/worker-insight.js';
 import { Firewall } from './firewall.js';
+import { UserLimits } from './user-limits.js';
 import type { BackendFigures } from '../ipc/messages.js';
 
 export interface ProxyServerOptions {
@@ -54,6 +55,11 @@ export class ProxyServer implements SessionHost {
   onBoundary: ((s: ClientSession) => void) | null = null;
   /** Asks the master for a session held by another worker; null when standalone. */
   remoteLookup: ((id: number, kill: boolean) => Promise<RemoteSession | null>) | null = null;
+  /** users[].limits under a master: count a connection over all workers (and learn this worker's share). */
+  admitRemote: ((user: string, max: number) => Promise<{ ok: boolean; share: number }>) | null = null;
+  releaseRemote: ((user: string) => void) | null = null;
+  adoptedRemote: ((user: string) => void) | null = null;
+  readonly limits = new UserLimits();
   readonly pools: ClusterPools;
   readonly insight: WorkerInsight;
   readonly firewall: Firewall;
@@ -61,6 +67,7 @@ export class ProxyServer implements SessionHost {
   constructor(public config: Config, opts: ProxyServerOptions = {}) {
     this.insight = new WorkerInsight(config.observability, this.log);
     this.firewall = new Firewall(config.firewall, this.log);
+    this.limits.configure(config.users, config.workers);
     this.directory = new HealthDirectory(config);
     if (opts.health !== undefined) this.directory.apply(opts.health);
     else this.localMonitor = new LocalMonitor(config, this.directory, logger('monitor'));
@@ -140,7 +147,47 @@ export class ProxyServer implements SessionHost {
     this.pending.delete(s);
   }
 
+  /**
+   * users[].limits.maxConnections: a connection of a limited user is counted by the master
+   * over all workers (admitRemote), or here alone when there is no master. The answer also
+   * brings this worker's new share of the user's statement limits.
+   */
+  async admitConnection(s: ClientSession): Promise<boolean> {
+    const user = s.user!;
+    const st = this.limits.stateOf(user);
+    if (st === null) return true;
+    const max = user.limits?.maxConnections ?? 0;
+    let ok: boolean;
+    if (this.admitRemote !== null) {
+      const answer = await this.admitRemote(user.name, max).catch((err: Error) => {
+        this.log.warn('the master did not answer a connection count; counting in this worker only', { user: user.name, error: err.message });
+        return null;
+      });
+      ok = answer === null ? max === 0 || st.connections < max : answer.ok;
+      if (answer !== null && answer.ok) this.limits.setShares({ [user.name]: answer.share });
+    } else {
+      ok = max === 0 || st.connections < max;
+    }
+    if (!ok || s.phase === Phase.Closed) {
+      if (ok) this.releaseRemote?.(user.name);
+      return false;
+    }
+    st.connections++;
+    s.limitAdmitted = true;
+    return true;
+  }
+
+  /** A counted connection ended here (closed, or moved to another worker). */
+  private connectionEnded(s: ClientSession): void {
+    if (!s.limitAdmitted) return;
+    s.limitAdmitted = false;
+    const st = s.user === null ? null : this.limits.stateOf(s.user);
+    if (st !== null && st.connections > 0) st.connections--;
+    if (s.user !== null) this.releaseRemote?.(s.user.name);
+  }
+
   sessionClosed(s: ClientSession, reason: CloseReason): void {
+    this.connectionEnded(s);
     this.sessions.delete(s.id);
     if (this.pending.delete(s)) this.collector.noteClosed();
     countClose(reason);
@@ -176,13 +223,19 @@ export class ProxyServer implements SessionHost {
   }
 
   sessionMoved(s: ClientSession): void {
+    this.connectionEnded(s);
     this.sessions.delete(s.id);
     if (this.sessions.size === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Register a session that moved here from another worker. */
-  adoptSession(s: ClientSession): void {
+  /** Register a session that moved here from another worker (a limited user's is counted here now, whatever the limit: it was admitted). */
+  adoptSession(s: ClientSession, user: UserConfig): void {
     this.sessions.set(s.id, s);
+    const st = this.limits.stateOf(user);
+    if (st === null) return;
+    st.connections++;
+    s.limitAdmitted = true;
+    this.adoptedRemote?.(user.name);
   }
 
   /** How many sessions are pinned to their backend connection, by reason. */
@@ -217,6 +270,7 @@ export class ProxyServer implements SessionHost {
     this.config = config;
     this.insight.apply(config.observability);
     this.firewall.configure(config.firewall);
+    this.limits.configure(config.users, config.workers);
     this.directory.setConfig(config);
     this.pools.setConfig(config);
     await this.localMonitor?.setConfig(config);

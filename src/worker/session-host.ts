@@ -11,6 +11,7 @@ import type { ClientSession } from './session.js';
 import type { ClusterPools } from './cluster-pools.js';
 import type { WorkerInsight } from '../insight/worker-insight.js';
 import type { Firewall } from './firewall.js';
+import type { UserLimits } from './user-limits.js';
 
 export interface SessionHost {
   readonly config: Config;
@@ -21,6 +22,10 @@ export interface SessionHost {
   readonly insight: WorkerInsight;
   /** The SQL firewall: checked on every statement text before it is routed. */
   readonly firewall: Firewall;
+  /** users[].limits: statement slots and rates per user in this worker. */
+  readonly limits: UserLimits;
+  /** Count a connection of a user with limits (over all workers); false: over maxConnections. */
+  admitConnection(s: ClientSession): Promise<boolean>;
   /** Cluster whose greeting is shown before the user is known. */
   defaultCluster(): string;
   offeredCapabilities(greeting: Greeting | null): number;

@@ -52,7 +52,7 @@ import { ClientAuth, type AuthOutcome } from './client-auth.js';
 import { HandshakeInput } from './handshake-input.js';
 import { CloseReason } from '../observability/close-reasons.js';
 import { mayBeKill } from '../sql/kill.js';
-import { handleKillQuery, killBatch, killById } from './kill-command.js';
+import { handleKillQuery, killBatch, killById, killQueryAsCaller } from './kill-command.js';
 import { changeUser } from './change-user.js';
 import type { SessionHost } from './session-host.js';
 import type { SocketInput } from '../pool/socket-input.js';
@@ -65,6 +65,7 @@ import { CommandFailed, borrowAnywhere, giveBack, loginPool, maybeRelease, retry
 import { TxJournal } from './tx-journal.js';
 import type { Blocked } from './firewall.js';
 import type { AllowlistAccount } from './firewall-allowlist.js';
+import type { UserLimitState } from './user-limits.js';
 import { journallable, replayTransaction } from './session-replay.js';
 import { SESSION_FN_RE, closeStatement, execute, finishPrepare, forgetStatements, onStatementCommand, prepare } from './session-statements.js';
 import { adoptSnapshot, detachSession, type DetachedSession } from './session-handoff.js';
@@ -166,6 +167,18 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** dbmesh's own session (code warm-up): its statements are not observed. */
   internal = false;
   private clientLabel: string | null = null;
+  /** users[].limits: the user's state in this worker (null: no limits), whether this connection is counted, whether a statement slot is held. */
+  limit: UserLimitState | null = null;
+  limitAdmitted = false;
+  private slotHeld = false;
+  /** users[].limits.statementTimeoutMs: one timer per session, re-armed per statement (no allocation per statement). */
+  private stmtTimer: NodeJS.Timeout | null = null;
+  private stmtTimerMs = 0;
+  /** Counts statements sent; the timer fires for the one it was armed for, or not at all. */
+  private sentSerial = 0;
+  private timedSerial = 0;
+  /** The statement ran past its timeout before any answer: the backend's answer is dropped and ERR 3024 sent instead. */
+  private timedOut = false;
   /** The firewall allowlist account this session answers to, and the list's seq it was found in. */
   allowlistAccount: AllowlistAccount | null = null;
   allowlistSeq = -2;
@@ -336,11 +349,12 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * The common case, without the assembler: an idle session receives exactly one small,
    * complete COM_QUERY or COM_STMT_EXECUTE packet. It is routed and forwarded as it was read
    * when a connection in the right state is at hand; every other case (partial or pipelined
-   * packets, other commands, KILL, a connection to prepare first) takes the general path.
+   * packets, other commands, KILL, a connection to prepare first, a user with limits) takes
+   * the general path.
    */
   private tryFastCommand(chunk: Buffer): boolean {
     if (this.phase !== Phase.Commands || this.awaiting || this.localTask || this.bigCommand || this.packetWaiter !== null ||
-      this.inbound.bufferedBytes !== 0 || chunk.length < 5 || chunk[3] !== 0) return false;
+      this.inbound.bufferedBytes !== 0 || chunk.length < 5 || chunk[3] !== 0 || this.limit !== null) return false;
     const len = chunk[0]! | (chunk[1]! << 8) | (chunk[2]! << 16);
     if (len + 4 !== chunk.length || len >= MAX_PACKET_PAYLOAD || len > this.host.config.limits.maxAllowedPacket) return false;
     const cmd = chunk[4];
@@ -470,6 +484,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Borrow a primary connection (checks the backend login and the schema), then say OK. */
   private async login(seq: number): Promise<void> {
+    if (this.user!.limits !== undefined) {
+      if (!(await this.host.admitConnection(this))) {
+        if (this.phase === Phase.Closed) return;
+        this.sendError(DBM_ERR.USER_CONNECTIONS, seq, [this.user!.name, this.user!.limits.maxConnections ?? 0]);
+        return this.close(CloseReason.USER_CONNECTIONS);
+      }
+      this.limit = this.host.limits.stateOf(this.user!);
+    }
     try {
       const conn = await borrowAnywhere(this, await loginPool(this), false);
       if (this.phase === Phase.Closed) return giveBack(this);
@@ -540,6 +562,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Answer the command with an error and keep the session. */
   fail(e: CommandFailed, seq: number): void {
+    if (this.slotHeld) this.leaveSlot();
     if (this.stmt.active) endStatement(this, e.payload !== null && e.payload.length >= 3 ? e.payload.readUInt16LE(1) : e.spec?.errno ?? 1, 0, 0);
     if (this.afterResponse !== null) void this.responseEnded(0, true);
     this.releaseHeldOutput();
@@ -575,8 +598,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     switch (cmd) {
       case COM_QUERY:
         if (mayBeKill(p.payload) && handleKillQuery(this, this.host, p.payload)) return;
+        if (this.limit !== null && !this.admitStatement(p.raw, (raw) => this.query(raw, 4))) return;
         return this.query(p.raw, 4);
-      case COM_STMT_EXECUTE: return execute(this, p.raw, 4);
+      case COM_STMT_EXECUTE:
+        if (this.limit !== null && !this.admitStatement(p.raw, (raw) => execute(this, raw, 4))) return;
+        return execute(this, p.raw, 4);
       case COM_STMT_PREPARE: return prepare(this, p);
       case COM_STMT_FETCH: return onStatementCommand(this, p, ResponseKind.Fetch);
       case COM_STMT_SEND_LONG_DATA: return onStatementCommand(this, p, null);
@@ -601,6 +627,73 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
         return this.onChangeUser(p);
     }
     this.sendError(DBM_ERR.UNKNOWN_COM, 1);
+  }
+
+  /**
+   * users[].limits: may this statement run now? True: go on (a slot is held until it ends).
+   * Otherwise it was refused (ERR 1226) or waits its turn (queueMs) and runs through `run`.
+   */
+  private admitStatement(raw: Buffer, run: (raw: Buffer) => void): boolean {
+    const st = this.limit!;
+    this.leaveSlot();
+    const verdict = this.host.limits.enter(st);
+    if (verdict === null) {
+      this.slotHeld = true;
+      return true;
+    }
+    if (verdict instanceof CommandFailed) {
+      this.failUnsent(verdict, raw);
+      return false;
+    }
+    if (raw.length - 4 === MAX_PACKET_PAYLOAD) {
+      // The rest of a >16 MiB command streams in behind it: it cannot wait here.
+      void verdict.then((refused) => (refused === null ? this.host.limits.leave(st) : undefined));
+      this.failUnsent(st.refusal(0), raw);
+      return false;
+    }
+    const copy = Buffer.from(raw);
+    this.localTask = true;
+    verdict.then((refused) => {
+      this.localTask = false;
+      if (this.phase === Phase.Closed) {
+        if (refused === null) this.host.limits.leave(st);
+        return;
+      }
+      if (refused !== null) {
+        this.failUnsent(refused, copy);
+        return this.continueAfterLocal();
+      }
+      this.slotHeld = true;
+      run(copy);
+      if (!this.awaiting && !this.localTask) this.continueAfterLocal();
+      else this.pump();
+    }).catch((err: unknown) => this.internalError(err, 'statement admission'));
+    return false;
+  }
+
+  /** The statement slot (users[].limits) goes back. */
+  private leaveSlot(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.host.limits.leave(this.limit!);
+  }
+
+  /**
+   * users[].limits.statementTimeoutMs: the statement sent as `serial` still runs. The client
+   * gets ERR 3024 (the backend's answer is dropped when none of it was relayed yet) and the
+   * statement is stopped on the server by KILL QUERY from another connection of the same login.
+   */
+  private statementTimedOut(serial: number): void {
+    if (serial !== this.sentSerial || !this.awaiting || this.phase === Phase.Closed) return;
+    const conn = this.lease;
+    const pool = this.leasePool;
+    if (conn === null || pool === null) return;
+    if (this.scanner.packets === 0) this.timedOut = true;
+    const ms = this.user?.limits?.statementTimeoutMs ?? 0;
+    this.host.log.info('statement timed out; stopping it on the backend', { conn_id: this.id, user: this.user?.name ?? null, backend: conn.backendId, thread_id: conn.threadId, timeout_ms: ms });
+    void killQueryAsCaller(this, pool, conn.threadId).then((failure) => {
+      if (failure !== null) this.host.log.warn('KILL QUERY for a timed-out statement failed', { conn_id: this.id, backend: conn.backendId, error: failure.toString('utf8', 9, Math.min(failure.length, 300)) });
+    });
   }
 
   /** COM_QUERY: classify, route, run. `raw` is the whole packet; the payload starts at `at`. */
@@ -714,6 +807,17 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.reportedGtid = null;
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
+      const timeoutMs = this.limit !== null ? this.user!.limits!.statementTimeoutMs ?? 0 : 0;
+      if (timeoutMs > 0) {
+        const serial = ++this.sentSerial;
+        this.timedSerial = serial;
+        if (this.stmtTimer !== null && this.stmtTimerMs === timeoutMs) this.stmtTimer.refresh();
+        else {
+          if (this.stmtTimer !== null) clearTimeout(this.stmtTimer); // the limit changed (reload)
+          this.stmtTimer = setTimeout(() => this.statementTimedOut(this.timedSerial), timeoutMs);
+          this.stmtTimerMs = timeoutMs;
+        }
+      }
       if (this.stmt.active) statementSent(this, conn);
       const readTimeoutMs = this.config.failover.readTimeoutMs;
       if (readTimeoutMs > 0) conn.watchAnswer(readTimeoutMs);
@@ -861,6 +965,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     if (ended < 0) return;
     if (this.scanner.awaitingInfile) return this.pump(); // client sends the file next
     this.awaiting = false;
+    this.sentSerial++; // a timer still armed for this statement fires for nothing
+    if (this.timedOut) {
+      this.timedOut = false;
+      this.sendError(DBM_ERR.STATEMENT_TIMEOUT, this.lastCommandSeq + 1, [this.user?.limits?.statementTimeoutMs ?? 0]);
+    }
     // Only the flags that describe the session outlive the response (SESSION_STATE_CHANGED
     // describes one OK; OKs dbmesh writes itself carry no state), and a batch that failed after
     // a result set leaves MORE_RESULTS in the last status seen (an ERR has none), and an OK
@@ -885,6 +994,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** The response is relayed: account for it, then take the next command. */
   private responseComplete(conn: BackendConn): void {
     const sc = this.scanner;
+    if (this.slotHeld) this.leaveSlot();
     if (this.config.failover.readTimeoutMs > 0) conn.watchAnswer(0);
     if (this.stmt.active) endStatement(this, sc.failed ? sc.errno || 1 : 0, sc.rows, sc.affectedTotal);
     if (this.leaseLoad !== null) {
@@ -909,6 +1019,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** Backend bytes as they came (the scanner calls this in edit mode). */
   relay(chunk: Buffer, from: number, to: number): void {
+    if (this.timedOut) return;
     const bytes = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
     if (this.heldOutput !== null && this.holdOutput(Buffer.from(bytes))) return;
     if (!this.client.write(bytes)) this.lease?.socket.pause(); // resumed on client 'drain'
@@ -916,6 +1027,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   /** A packet dbmesh rewrote or held (edit mode). */
   emit(packet: Buffer): void {
+    if (this.timedOut) return;
     if (this.heldOutput !== null && this.holdOutput(packet)) return;
     if (!this.client.write(packet)) this.lease?.socket.pause();
   }
@@ -1132,6 +1244,8 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     }
     forgetStatements(this);
     this.journal?.clear();
+    this.leaveSlot();
+    if (this.stmtTimer !== null) clearTimeout(this.stmtTimer);
     // A statement cut short by the close: the client never got its answer.
     if (this.stmt.active) endStatement(this, CR_SERVER_LOST, this.scanner.rows, 0);
     if (this.afterResponse !== null) void this.responseEnded(0, true);

@@ -70,6 +70,19 @@ export function sandboxConfig(sb: SandboxInfo, port: number, adminPort: number):
   };
 }
 
+/**
+ * DBMESH_TEST_GUARDS=all runs the whole suite with every firewall guard on (the issue's "zero
+ * false blocks" proof): every dbmesh a test starts without a firewall of its own gets
+ * `guards: "all"`, and its users the flags the suite's own statements need (DDL, files,
+ * several statements in one query), so only the content guards (injection shapes, unbounded
+ * writes...) decide. Each block is logged as "statement blocked by the firewall".
+ */
+export function withSuiteGuards(config: Record<string, unknown>): Record<string, unknown> {
+  if (process.env.DBMESH_TEST_GUARDS !== 'all' || config.firewall !== undefined) return config;
+  const users = (config.users as Record<string, unknown>[] | undefined)?.map((u) => ({ admin: true, fileAccess: true, multiStatements: true, ...u }));
+  return { ...config, firewall: { guards: 'all' }, ...(users ? { users } : {}) };
+}
+
 /** Direct children of a process (its threads' children lists, from /proc). */
 export function childPids(pid: number): number[] {
   const out: number[] = [];
@@ -116,7 +129,7 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
   const adminPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-test-'));
   const configPath = path.join(dir, 'dbmesh.json');
-  writeFileSync(configPath, JSON.stringify({ ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) }, null, 2));
+  writeFileSync(configPath, JSON.stringify(withSuiteGuards({ ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) }), null, 2));
   const argv = [process.execPath, DBMESH_BIN, 'start', '--config', configPath];
   // exec: the shell becomes dbmesh, so the pid is the master's.
   const [file, ...args] = opts.nofile === undefined ? argv : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(opts.nofile), ...argv];
@@ -140,6 +153,7 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
         parsed = { message: line, level: 'raw' };
       }
       logs.push(parsed);
+      if (parsed.message === 'statement blocked by the firewall' && process.env.DBMESH_TEST_GUARDS === 'all') console.error(`[suite-guards] ${JSON.stringify(parsed)}`);
       for (const w of [...waiters]) if (w.pred(parsed)) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(parsed);
