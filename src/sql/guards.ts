@@ -287,7 +287,7 @@ function checkOne(enabled: number, who: GuardSubject): GuardVerdict | null {
       const v = probeVerdict(i, inPredicate, inPredicate && depth > 0 && !intro);
       if (v !== null) return v;
     }
-    if (on('sleep-in-where') && SLEEPY.has(w) && punct(i + 1, '(') && (inPredicate || w === 'BENCHMARK' || (w === 'SLEEP' && !lonelySleep(i)))) {
+    if (on('sleep-in-where') && SLEEPY.has(w) && punct(i + 1, '(') && (inPredicate || w === 'BENCHMARK' || (w === 'SLEEP' && !selectListSleep(i)))) {
       return { guard: 'sleep-in-where', detail: `${w}() ${inPredicate ? 'in a condition' : 'inside another statement'}` };
     }
     if (w === 'ORDER') {
@@ -514,18 +514,27 @@ function unionVerdict(i: number): GuardVerdict | null {
   return null;
 }
 
-/** `SELECT SLEEP(n)` / `DO SLEEP(n)` alone (an application pausing on purpose), not inside another statement. */
-function lonelySleep(i: number): boolean {
-  const end = statementEnd(i);
+/**
+ * SLEEP() as a column of a plain SELECT or DO (`SELECT SLEEP(1)`, `SELECT ? + 1 AS n, SLEEP(0.01)`,
+ * `DO SLEEP(n)`): an application or a test pausing on purpose. Not when it is inside a function
+ * or a subquery (`IF(cond, SLEEP(5), 0)`, `(SELECT SLEEP(5))`: the time-based blind shapes),
+ * after a FROM, WHERE or UNION, or in any other statement.
+ */
+function selectListSleep(i: number): boolean {
   let start = i;
   while (start > 0 && !punct(start - 1, ';')) start--;
   const h = word(start);
-  if ((h !== 'SELECT' && h !== 'DO') || start + 1 !== i) return false;
-  const close = closing(i + 1);
-  let j = close + 1;
-  if (word(j) === 'AS') j += 2;
-  else if (kinds[j] === TK_WORD || kinds[j] === TK_QUOTED_ID) j++;
-  return j >= end;
+  if (h !== 'SELECT' && h !== 'DO') return false;
+  let depth = 0;
+  for (let t = start + 1; t < i; t++) {
+    if (punct(t, '(')) depth++;
+    else if (punct(t, ')')) depth--;
+    else if (depth === 0) {
+      const w = word(t);
+      if (w === 'FROM' || w === 'WHERE' || w === 'UNION' || w === 'HAVING' || w === 'ORDER' || w === 'GROUP' || w === 'SELECT') return false;
+    }
+  }
+  return depth === 0;
 }
 
 /** Hex literals and CHAR() calls that spell SQL, quotes or credentials. */

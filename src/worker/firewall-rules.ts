@@ -32,6 +32,8 @@ export interface CompiledRule {
   readonly fingerprints: ReadonlySet<string> | null;
   readonly tables: ReadonlySet<string> | null;
   readonly pattern: RegExp | null;
+  /** Whether the rule has conditions on the text (fingerprints, digests, pattern, tables). */
+  readonly text: boolean;
 }
 
 const set = (xs: readonly string[] | undefined, lower = false): ReadonlySet<string> | null =>
@@ -47,11 +49,13 @@ export function compileRules(rules: readonly FirewallRule[]): CompiledRule[] {
         if (cidr !== null) clients.addSubnet(cidr.address, cidr.prefix, cidr.family);
       }
     }
-    return {
+    const compiled = {
       name: r.name ?? `rule-${i}`, action: r.action, message: r.message ?? null,
       users: set(r.users), clients, schemas: set(r.schemas), kinds: set(r.kinds), digests: set(r.digests),
       fingerprints: set(r.fingerprints), tables: set(r.tables, true), pattern: r.pattern === undefined ? null : new RegExp(r.pattern, 'i'),
+      text: false,
     };
+    return { ...compiled, text: hasText(compiled) };
   });
 }
 
@@ -70,25 +74,37 @@ function textMatches(r: CompiledRule, sql: string, fp: string): boolean {
   return true;
 }
 
-const hasText = (r: CompiledRule): boolean => r.fingerprints !== null || r.digests !== null || r.pattern !== null || r.tables !== null;
+const hasText = (r: Omit<CompiledRule, 'text'>): boolean => r.fingerprints !== null || r.digests !== null || r.pattern !== null || r.tables !== null;
 
 /** Entries kept per cache before it starts afresh (fingerprints and client addresses are few in practice). */
 const CACHE_MAX = 4096;
 
 /**
- * A compiled rule set with what does not change between statements cached: per fingerprint,
- * which rules' text conditions hold (statements of one shape name the same tables and match
- * the same patterns), and per client address, which rules' CIDRs hold. A statement then costs
- * a fingerprint, two map lookups and a pass over cheap comparisons, however many rules.
+ * The rules that can apply to one user and statement kind, in order (their user and kind
+ * conditions hold), and whether any of them looks at the text or only at the rest.
+ */
+interface Candidates {
+  readonly order: Uint32Array;
+  readonly anyText: boolean;
+  readonly anyOther: boolean;
+}
+
+/**
+ * A compiled rule set with what does not change between statements cached: per user and
+ * statement kind, the rules that can apply; per fingerprint, which rules' text conditions hold
+ * (statements of one shape name the same tables and match the same patterns), with one slot
+ * past the end saying whether any does; per client address, which rules' CIDRs hold. A
+ * statement then costs a fingerprint (only when a rule for its user looks at text), a few map
+ * lookups, and a pass over the rules that can apply, and no pass at all when only text rules
+ * could and none matches its shape.
  */
 export class RuleSet {
-  private readonly textDependent: boolean;
   private readonly byFingerprint = new Map<string, Uint8Array>();
   private readonly byClient = new Map<string, Uint8Array>();
+  private readonly byUser = new Map<string, Map<string, Candidates>>();
+  private userEntries = 0;
 
-  constructor(readonly rules: readonly CompiledRule[]) {
-    this.textDependent = rules.some(hasText);
-  }
+  constructor(readonly rules: readonly CompiledRule[]) {}
 
   get size(): number {
     return this.rules.length;
@@ -96,16 +112,23 @@ export class RuleSet {
 
   /** The first rule that matches, or null (arguments, not an object: called for every statement). */
   match(sql: string, user: string, client: string, schema: string | null, kind: StatementKind): CompiledRule | null {
-    const rules = this.rules;
+    const cand = this.candidatesOf(user, kind);
+    const order = cand.order;
+    if (order.length === 0) return null;
     let text: Uint8Array | null = null;
+    if (cand.anyText) {
+      text = this.textOf(sql);
+      // No text rule matches this shape and every candidate looks at text: none applies.
+      if (text[this.rules.length] === 0 && !cand.anyOther) return null;
+    }
+    const rules = this.rules;
     let clients: Uint8Array | null = null;
-    for (let i = 0; i < rules.length; i++) {
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
       const r = rules[i]!;
-      if (r.users !== null && !r.users.has(user)) continue;
-      if (r.kinds !== null && !r.kinds.has(kind)) continue;
+      if (r.text && text![i] === 0) continue;
       if (r.schemas !== null && (schema === null || !r.schemas.has(schema))) continue;
       if (r.clients !== null && (clients ??= this.clientsOf(client))[i] === 0) continue;
-      if (this.textDependent && hasText(r) && (text ??= this.textOf(sql))[i] === 0) continue;
       return r;
     }
     return null;
@@ -115,14 +138,41 @@ export class RuleSet {
   lastSql = '';
   lastFingerprint = '';
 
+  private candidatesOf(user: string, kind: StatementKind): Candidates {
+    let kinds = this.byUser.get(user);
+    if (kinds === undefined) {
+      if (this.userEntries >= CACHE_MAX) {
+        this.byUser.clear();
+        this.userEntries = 0;
+      }
+      this.byUser.set(user, kinds = new Map());
+    }
+    let c = kinds.get(kind);
+    if (c === undefined) {
+      const picked: number[] = [];
+      for (let i = 0; i < this.rules.length; i++) {
+        const r = this.rules[i]!;
+        if ((r.users === null || r.users.has(user)) && (r.kinds === null || r.kinds.has(kind))) picked.push(i);
+      }
+      c = { order: Uint32Array.from(picked), anyText: picked.some((i) => this.rules[i]!.text), anyOther: picked.some((i) => !this.rules[i]!.text) };
+      kinds.set(kind, c);
+      this.userEntries++;
+    }
+    return c;
+  }
+
   private textOf(sql: string): Uint8Array {
     const fp = fingerprint(sql);
     this.lastSql = sql;
     this.lastFingerprint = fp;
     let v = this.byFingerprint.get(fp);
     if (v === undefined) {
-      v = new Uint8Array(this.rules.length);
-      for (let i = 0; i < this.rules.length; i++) v[i] = hasText(this.rules[i]!) && textMatches(this.rules[i]!, sql, fp) ? 1 : 0;
+      const n = this.rules.length;
+      v = new Uint8Array(n + 1);
+      for (let i = 0; i < n; i++) {
+        v[i] = this.rules[i]!.text && textMatches(this.rules[i]!, sql, fp) ? 1 : 0;
+        if (v[i] === 1) v[n] = 1;
+      }
       if (this.byFingerprint.size >= CACHE_MAX) this.byFingerprint.clear();
       this.byFingerprint.set(fp, v);
     }

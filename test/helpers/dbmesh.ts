@@ -129,7 +129,10 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
   const adminPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dbmesh-test-'));
   const configPath = path.join(dir, 'dbmesh.json');
-  writeFileSync(configPath, JSON.stringify(withSuiteGuards({ ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) }), null, 2));
+  const own = { ...sandboxConfig(sb, port, adminPort), ...(opts.overrides ?? {}) };
+  const config = withSuiteGuards(own);
+  const suiteGuards = config !== own;
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
   const argv = [process.execPath, DBMESH_BIN, 'start', '--config', configPath];
   // exec: the shell becomes dbmesh, so the pid is the master's.
   const [file, ...args] = opts.nofile === undefined ? argv : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(opts.nofile), ...argv];
@@ -153,7 +156,7 @@ export async function startDbmesh(sb: SandboxInfo, opts: DbmeshOptions = {}): Pr
         parsed = { message: line, level: 'raw' };
       }
       logs.push(parsed);
-      if (parsed.message === 'statement blocked by the firewall' && process.env.DBMESH_TEST_GUARDS === 'all') console.error(`[suite-guards] ${JSON.stringify(parsed)}`);
+      if (suiteGuards && parsed.message === 'statement blocked by the firewall') console.error(`[suite-guards] ${JSON.stringify(parsed)}`);
       for (const w of [...waiters]) if (w.pred(parsed)) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(parsed);
