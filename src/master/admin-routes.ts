@@ -161,7 +161,7 @@ async function allowlistPut({ control, params, body, res }: RouteContext): Promi
   const digests: Record<string, string> = {};
   for (const [i, d] of v.digests.entries()) {
     const id = typeof d === 'string' ? d : (d as { digest?: unknown } | null)?.digest;
-    const fp = typeof d === 'string' ? '' : (d as { fingerprint?: unknown }).fingerprint ?? '';
+    const fp = typeof d === 'string' || d === null || typeof d !== 'object' ? '' : (d as { fingerprint?: unknown }).fingerprint ?? '';
     if (typeof id !== 'string' || !DIGEST_ID_RE.test(id)) return sendJson(res, 400, { error: `digests[${i}]: not a digest id (16 lowercase hex characters, as GET /api/digests shows them)` });
     if (typeof fp !== 'string') return sendJson(res, 400, { error: `digests[${i}].fingerprint: must be a string` });
     digests[id] = fp.slice(0, MAX_FINGERPRINT_CHARS);

@@ -5,7 +5,7 @@
  * one Set lookup of its digest id.
  */
 import net from 'node:net';
-import { MAX_FINGERPRINT_CHARS, parseAccount, type AllowlistMode, type AllowlistWire, type LearnedDigests } from '../allowlist/accounts.js';
+import { MAX_ACCOUNT_DIGESTS, MAX_FINGERPRINT_CHARS, parseAccount, type AllowlistMode, type AllowlistWire, type LearnedDigests } from '../allowlist/accounts.js';
 
 export const enum Mode { Off = 0, Learn = 1, Detect = 2, Protect = 3 }
 
@@ -87,6 +87,8 @@ export class Allowlists {
 
   /** A learning account sent a digest it had not: known here at once, reported to the master. */
   learn(account: AllowlistAccount, digest: string, fingerprint: string): void {
+    // The master keeps no more than this per account: past it nothing more is learned, here either.
+    if (account.digests.size >= MAX_ACCOUNT_DIGESTS) return;
     account.digests.add(digest);
     if (this.pendingCount >= MAX_PENDING) return;
     (this.pending[account.account] ??= {})[digest] = fingerprint.slice(0, MAX_FINGERPRINT_CHARS);

@@ -807,6 +807,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
       this.reportedGtid = null;
       this.startedAtMs = performance.now();
       this.leaseLoad?.begin();
+      this.timedOut = false; // whatever ended the last statement, this one's answer is relayed
       const timeoutMs = this.limit !== null ? this.user!.limits!.statementTimeoutMs ?? 0 : 0;
       if (timeoutMs > 0) {
         const serial = ++this.sentSerial;

@@ -164,6 +164,10 @@ describe('firewall: allowlists (learn, detect, protect)', function () {
     expect(bad.status).to.equal(400);
     expect(((await bad.json()) as { error: string }).error).to.match(/digests\[0\]: not a digest id/);
     expect((await api('PUT', '/api/firewall/users/app', { mode: 'protect' })).status).to.equal(400);
+    expect((await api('PUT', '/api/firewall/users/app', { digests: [null, 7, { digest: 'x' }] })).status).to.equal(400);
+    expect((await api('PUT', '/api/firewall/users/app', { digests: [{ digest: '0123456789abcdef', fingerprint: 5 }] })).status).to.equal(400);
+    expect((await api('POST', '/api/firewall/users/app/mode', 'not json')).status).to.equal(400);
+    expect((await api('GET', `/api/firewall/users/${'a'.repeat(401)}`)).status).to.equal(404);
     expect((await api('GET', '/api/firewall/users/nobody')).status).to.equal(404);
     const badCli = await cli(['firewall', 'mode', 'app', 'block', '-c', d.configPath]);
     expect(badCli.code).to.not.equal(0);
