@@ -1201,11 +1201,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   // ---------------------------------------------------------------- errors and close
 
   sendError(spec: ErrorSpec, seq: number, args: (string | number)[] = []): void {
+    // An answer dbmesh gives itself ends the command: its statement slot (users[].limits) goes back.
+    if (this.slotHeld) this.leaveSlot();
     if (this.client.writable) this.client.write(frame(encodeErr(spec.errno, spec.sqlState, formatMessage(spec, args)), seq).bytes);
   }
 
   /** Relay a raw packet to the client with a new sequence id. */
   writeToClient(raw: Buffer, seq: number): void {
+    if (this.slotHeld) this.leaveSlot();
     this.client.write(setSeq(raw, seq));
   }
 

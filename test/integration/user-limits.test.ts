@@ -39,6 +39,7 @@ describe('per-user limits (users[].limits)', function () {
       limited('conn3', { maxConnections: 3 }),
       limited('conc2', { maxConcurrentStatements: 2 }),
       limited('conc1q', { maxConcurrentStatements: 1, queueMs: 5000 }),
+      limited('conc1', { maxConcurrentStatements: 1 }),
       limited('rate5', { statementsPerSecond: 5 }),
       limited('rate5q', { statementsPerSecond: 5, queueMs: 5000 }),
       limited('slow', { statementTimeoutMs: TIMEOUT_MS }),
@@ -93,6 +94,14 @@ describe('per-user limits (users[].limits)', function () {
     const starts = rows.map((r) => Number(r.t)).sort((x, y) => x - y);
     expect(starts[1]! - starts[0]!, 'the second began after the first ended').to.be.at.least(0.29);
     expect(starts[2]! - starts[1]!, 'the third after the second').to.be.at.least(0.29);
+  });
+
+  it('a statement dbmesh answers itself (a prepared KILL of no thread) gives its slot back at once', async () => {
+    const [a, b] = [await connect(one, 'conc1'), await connect(one, 'conc1')];
+    const err = await failure(a.execute('KILL QUERY 4000000000'));
+    expect(err?.errno).to.equal(1094);
+    expect(((await b.query('SELECT 5 AS five'))[0] as { five: number }[])[0]!.five).to.equal(5);
+    expect(((await a.query('SELECT 6 AS six'))[0] as { six: number }[])[0]!.six).to.equal(6);
   });
 
   it('statementsPerSecond without queueMs: a burst past one second\'s worth gets ERR 1226', async () => {
