@@ -167,6 +167,7 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   /** dbmesh's own session (code warm-up): its statements are not observed. */
   internal = false;
   private clientLabel: string | null = null;
+  private remoteHostText: string | null = null;
   /** users[].limits: the user's state in this worker (null: no limits), whether this connection is counted, whether a statement slot is held. */
   limit: UserLimitState | null = null;
   limitAdmitted = false;
@@ -239,8 +240,9 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
 
   // ---------------------------------------------------------------- identity and state
 
+  /** The client's address (IPv4-mapped IPv6 shown as IPv4); read once: the firewall asks for it per statement. */
   get remoteHost(): string {
-    return this.client.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
+    return this.remoteHostText ??= this.client.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
   }
 
   /** The client's address and port, as logs and the capture show it. */
