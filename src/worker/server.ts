@@ -173,17 +173,18 @@ export class ProxyServer implements SessionHost {
       return false;
     }
     st.connections++;
-    s.limitAdmitted = true;
+    s.limitUser = user.name;
     return true;
   }
 
-  /** A counted connection ended here (closed, or moved to another worker). */
-  private connectionEnded(s: ClientSession): void {
-    if (!s.limitAdmitted) return;
-    s.limitAdmitted = false;
-    const st = s.user === null ? null : this.limits.stateOf(s.user);
+  /** A counted connection ended here (closed, moved to another worker, or changed user). */
+  connectionEnded(s: ClientSession): void {
+    const name = s.limitUser;
+    if (name === null) return;
+    s.limitUser = null;
+    const st = this.limits.stateByName(name);
     if (st !== null && st.connections > 0) st.connections--;
-    if (s.user !== null) this.releaseRemote?.(s.user.name);
+    this.releaseRemote?.(name);
   }
 
   sessionClosed(s: ClientSession, reason: CloseReason): void {
@@ -234,7 +235,7 @@ export class ProxyServer implements SessionHost {
     const st = this.limits.stateOf(user);
     if (st === null) return;
     st.connections++;
-    s.limitAdmitted = true;
+    s.limitUser = user.name;
     this.adoptedRemote?.(user.name);
   }
 

@@ -26,6 +26,8 @@ export interface SessionHost {
   readonly limits: UserLimits;
   /** Count a connection of a user with limits (over all workers); false: over maxConnections. */
   admitConnection(s: ClientSession): Promise<boolean>;
+  /** The connection no longer counts for the user it was admitted as (closed, moved, changed user). */
+  connectionEnded(s: ClientSession): void;
   /** Cluster whose greeting is shown before the user is known. */
   defaultCluster(): string;
   offeredCapabilities(greeting: Greeting | null): number;

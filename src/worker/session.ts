@@ -168,9 +168,10 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
   internal = false;
   private clientLabel: string | null = null;
   private remoteHostText: string | null = null;
-  /** users[].limits: the user's state in this worker (null: no limits), whether this connection is counted, whether a statement slot is held. */
+  /** users[].limits: the user's state in this worker (null: no limits), and whether a statement slot is held. */
   limit: UserLimitState | null = null;
-  limitAdmitted = false;
+  /** The user this connection is counted for (users[].limits.maxConnections), or null. */
+  limitUser: string | null = null;
   private slotHeld = false;
   /** users[].limits.statementTimeoutMs: one timer per session, re-armed per statement (no allocation per statement). */
   private stmtTimer: NodeJS.Timeout | null = null;
@@ -636,8 +637,11 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
    * Otherwise it was refused (ERR 1226) or waits its turn (queueMs) and runs through `run`.
    */
   private admitStatement(raw: Buffer, run: (raw: Buffer) => void): boolean {
-    const st = this.limit!;
     this.leaveSlot();
+    // A reload may have changed or removed the user's limits: follow it.
+    const st = this.host.limits.stateOf(this.user!);
+    this.limit = st;
+    if (st === null) return true;
     const verdict = this.host.limits.enter(st);
     if (verdict === null) {
       this.slotHeld = true;
@@ -908,6 +912,14 @@ export class ClientSession implements ConnOwner, RouteSession, RelaySink, OkEdit
     this.connectAttrs = connectAttrs;
     this.setLogin(u, this.capabilities, this.mariadbCapabilities, charset);
     this.state.schema = schema;
+    // users[].limits: the connection now counts for the new user (and no longer for the old one).
+    this.leaveSlot();
+    this.host.connectionEnded(this);
+    this.limit = null;
+    if (u.limits !== undefined) {
+      if (!(await this.host.admitConnection(this))) throw new CommandFailed(DBM_ERR.USER_CONNECTIONS, [u.name, u.limits.maxConnections ?? 0]);
+      this.limit = this.host.limits.stateOf(u);
+    }
     const conn = await borrowAnywhere(this, await loginPool(this), false);
     this.statusFlags = conn.statusFlags;
     maybeRelease(this);

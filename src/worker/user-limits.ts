@@ -115,6 +115,10 @@ export class UserLimits {
     return this.byUser.get(user.name) ?? null;
   }
 
+  stateByName(name: string): UserLimitState | null {
+    return this.byUser.get(name) ?? null;
+  }
+
   /** The master's word on this worker's share of each user's limits. */
   setShares(shares: Record<string, number>): void {
     for (const [name, share] of Object.entries(shares)) {

@@ -76,6 +76,20 @@ describe('per-user limits (users[].limits)', function () {
     expect(two.logs.some((l) => l.reason === 'user_connections')).to.equal(true);
   });
 
+  it('COM_CHANGE_USER counts the connection for the new user: over maxConnections it gets ERR 1203; the old user\'s count goes down', async () => {
+    const held = [await connect(one, 'conn3'), await connect(one, 'conn3'), await connect(one, 'conn3')];
+    const app = await mysql.createConnection({ host: '127.0.0.1', port: one.port, user: 'app', password: 'app_pw', database: 'dbmesh_test' });
+    app.on('error', () => undefined);
+    const err = await failure(app.changeUser({ user: 'conn3', password: 'conn3_pw' }));
+    expect(err?.errno).to.equal(1203);
+    app.destroy();
+    // One of the three becomes another user: its conn3 slot is free for a new login.
+    await held[0]!.changeUser({ user: 'app', password: 'app_pw' });
+    const fourth = await connect(one, 'conn3');
+    expect(((await fourth.query('SELECT 7 AS seven'))[0] as { seven: number }[])[0]!.seven).to.equal(7);
+    await closeAll([...held, fourth]);
+  });
+
   it('maxConcurrentStatements without queueMs: the 3rd statement at once gets ERR 1226 naming the resource', async () => {
     const [a, b, c] = [await connect(one, 'conc2'), await connect(one, 'conc2'), await connect(one, 'conc2')];
     const running = [a.query('SELECT SLEEP(1)'), b.query('SELECT SLEEP(1)')];
