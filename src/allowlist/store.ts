@@ -116,17 +116,6 @@ export class AllowlistStore {
     return this.get(key)!;
   }
 
-  /** Remove an account; false when there was none. */
-  async remove(account: string): Promise<boolean> {
-    const key = this.key(account);
-    if (this.data.accounts[key] === undefined) return false;
-    delete this.data.accounts[key];
-    this.log.info('firewall allowlist removed', { account: key });
-    this.changed(true);
-    await this.flush();
-    return true;
-  }
-
   /** What a worker learned: kept only for accounts still learning; ignored past the size bound. */
   learn(learned: LearnedDigests): void {
     let added = 0;
