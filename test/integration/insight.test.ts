@@ -104,7 +104,7 @@ describe('insight: digests, slow log, capture and metrics (2 workers)', function
     config = JSON.parse(readFileSync(mesh.configPath, 'utf8')) as Record<string, unknown>;
     const setup = await mysql.createConnection({ host: '127.0.0.1', port: mesh.port, user: 'app', password: 'app_pw', database: DB });
     await setup.query('CREATE TABLE IF NOT EXISTS insight_t (id INT PRIMARY KEY, v INT)');
-    await setup.query('DELETE FROM insight_t');
+    await setup.query('TRUNCATE TABLE insight_t');
     await setup.query('INSERT INTO insight_t VALUES ' + Array.from({ length: 200 }, (_, i) => `(${i}, 0)`).join(','));
     await setup.end();
   });
